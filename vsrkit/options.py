@@ -1,0 +1,231 @@
+"""YAML options: load (safe_load), `_base_` inheritance, `--set a.b=c` overrides, validation with clear errors.
+
+Options are plain nested dicts. Keys follow BasicSR where one exists (``name``, ``model_type``, ``scale``,
+``num_gpu``, ``manual_seed``, ``datasets.train``, ``network_g``, ``path``, ``train.total_iter``, ``train.optim_g``,
+``train.scheduler``, ``val.val_freq``, ``logger.save_checkpoint_freq``...). Sections whose keys depend on a
+registered class (``network_g``, each dataset, ``train.optim_g``...) are checked against that class's signature when
+it is built (see :mod:`vsrkit.builders`); everything else is checked here against :data:`SCHEMA`.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from vsrkit.errors import ConfigError
+
+ANY = object()  # a value of any type, not checked here
+OPEN = "open"  # a mapping checked later against a registered class
+
+_LOADER_KEYS = {
+    "name": str, "type": str, "phase": str, "batch_size_per_gpu": int, "num_worker_per_gpu": int,
+    "use_shuffle": bool, "dataset_enlarge_ratio": int, "prefetch_mode": (None, "cpu", "cuda"),
+    "pin_memory": bool, "persistent_workers": bool,
+}
+#: Keys of a dataset section that configure the loader; the rest go to the dataset class.
+LOADER_KEYS = frozenset(_LOADER_KEYS)
+
+SCHEMA: dict[str, Any] = {
+    "_base_": ANY,
+    "name": str,
+    "model_type": str,
+    "scale": int,
+    "num_gpu": ANY,  # int or 'auto'
+    "manual_seed": int,
+    "deterministic": bool,
+    "precision": ("fp32", "bf16"),
+    "channels_last": bool,
+    "compile": bool,
+    "find_unused_parameters": bool,
+    "datasets": {"*": OPEN},
+    "network_g": OPEN,
+    "path": {
+        "pretrain_network_g": (str, type(None)), "strict_load_g": bool, "param_key_g": str,
+        "resume_state": (str, type(None)), "experiments_root": str, "results_root": str,
+        "pretrain_spynet": (str, type(None)),
+    },
+    "train": {
+        "total_iter": int, "warmup_iter": int, "optim_g": OPEN, "scheduler": OPEN, "pixel_opt": OPEN,
+        "ema_decay": (int, float), "grad_clip": (int, float, type(None)), "nan_guard_limit": int,
+        "fix_flow": (int, type(None)), "flow_lr_mul": (int, float),
+    },
+    "val": {
+        "val_freq": int, "save_img": bool, "num_save_img": int, "metrics": {"*": OPEN}, "compare_bicubic": bool,
+        "tile": (int, type(None)), "tile_overlap": int, "chunk": (int, type(None)), "chunk_overlap": int,
+        "rounding": ("round", "truncate"),
+    },
+    "logger": {
+        "print_freq": int, "save_checkpoint_freq": int, "use_tb_logger": bool, "keep_last": (int, type(None)),
+        "wandb": ANY,
+    },
+    "dist_params": {"backend": (None, "nccl", "gloo"), "port": int, "timeout_min": int},
+}
+
+DEFAULTS: dict[str, Any] = {
+    "model_type": "VideoSRModel",
+    "num_gpu": "auto",
+    "manual_seed": 0,
+    "deterministic": False,
+    "precision": "fp32",
+    "channels_last": False,
+    "compile": False,
+    "find_unused_parameters": False,
+    "path": {"strict_load_g": True, "param_key_g": "params_ema", "pretrain_network_g": None, "resume_state": None},
+    "train": {"warmup_iter": 0, "ema_decay": 0, "grad_clip": None, "nan_guard_limit": 10, "fix_flow": None,
+              "flow_lr_mul": 1.0},
+    "val": {"val_freq": 1000, "save_img": False, "num_save_img": 2, "compare_bicubic": True, "tile": None,
+            "tile_overlap": 16, "chunk": None, "chunk_overlap": 2, "rounding": "round"},
+    "logger": {"print_freq": 100, "save_checkpoint_freq": 1000, "use_tb_logger": True, "keep_last": None},
+    "dist_params": {"backend": None, "port": 29500, "timeout_min": 30},
+}
+
+
+def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_train: bool = True) -> dict:
+    """Read ``path`` (following ``_base_``), apply ``key.path=value`` overrides, validate, fill defaults.
+
+    Returns a plain nested dict with ``opt['is_train']`` and ``opt['opt_path']`` set.
+    Raises:
+        ConfigError: malformed YAML (file and line), unknown key (with a suggestion), wrong type, bad override.
+    """
+    path = Path(path)
+    opt = _load_with_bases(path, chain=())
+    for item in overrides:
+        apply_override(opt, item)
+    _validate(opt, SCHEMA, str(path), "")
+    for key in ("name",):
+        if key not in opt:
+            raise ConfigError(f"{path}: missing required key '{key}'")
+    opt = deep_merge(copy.deepcopy(DEFAULTS), opt)
+    opt["is_train"] = is_train
+    opt["opt_path"] = str(path)
+    return opt
+
+
+def read_yaml(path: Path) -> dict:
+    """safe_load one YAML file; malformed YAML -> ConfigError with file and line."""
+    if not path.is_file():
+        raise ConfigError(f"options file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML ({problem}); check the indentation and quoting there") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _load_with_bases(path: Path, chain: tuple) -> dict:
+    resolved = path.resolve()
+    if resolved in chain:
+        raise ConfigError(f"{path}: circular _base_ chain: {' -> '.join(str(p) for p in chain + (resolved,))}")
+    data = read_yaml(path)
+    bases = data.pop("_base_", None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: _base_ must be a file name or a list of file names")
+    merged: dict = {}
+    for base in bases:
+        merged = deep_merge(merged, _load_with_bases(path.parent / base, chain + (resolved,)))
+    return deep_merge(merged, data)
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """Merge ``update`` into ``base`` recursively (mappings merge, everything else replaces); returns ``base``."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def apply_override(opt: dict, item: str) -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as a YAML scalar or list."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. train.total_iter=100")
+    key_path, raw = item.split("=", 1)
+    keys = key_path.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {item!r}: empty key in '{key_path}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML; quote strings with spaces") from None
+    node = opt
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: '{'.'.join(keys[:i + 1])}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _validate(node: dict, schema: Any, file: str, prefix: str) -> None:
+    if schema is ANY or schema == OPEN:
+        return
+    for key, value in node.items():
+        where = f"{prefix}{key}"
+        if key in schema:
+            rule = schema[key]
+        elif "*" in schema:
+            rule = schema["*"]
+        else:
+            raise ConfigError(f"{file}: unknown key '{where}'{suggest(key, schema)}")
+        _check_value(value, rule, file, where)
+
+
+def _check_value(value: Any, rule: Any, file: str, where: str) -> None:
+    if rule is ANY:
+        return
+    if rule == OPEN:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: '{where}' must be a mapping (with a 'type' key), got {value!r}")
+        return
+    if isinstance(rule, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: '{where}' must be a mapping, got {value!r}")
+        _validate(value, rule, file, where + ".")
+        return
+    allowed = rule if isinstance(rule, tuple) else (rule,)
+    types = tuple(a for a in allowed if isinstance(a, type))
+    literals = [a for a in allowed if not isinstance(a, type)]
+    if any(value is lit or (type(value) is type(lit) and value == lit) for lit in literals):
+        return
+    if types and isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
+        return
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return
+    expected = " or ".join([t.__name__ for t in types if t is not type(None)] + [repr(v) for v in literals])
+    raise ConfigError(f"{file}: '{where}' must be {expected}, got {value!r}")
+
+
+def suggest(key: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or a list of the valid keys."""
+    choices = [c for c in choices if c not in ("*", "_base_")]
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; valid keys: {', '.join(sorted(choices))}"
+
+
+def dump_options(opt: dict, path: str | os.PathLike) -> None:
+    """Write the resolved options as YAML (atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    clean = {k: v for k, v in opt.items() if k not in ("opt_path",)}
+    tmp.write_text(yaml.safe_dump(clean, sort_keys=False))
+    os.replace(tmp, path)
