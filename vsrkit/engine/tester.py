@@ -1,0 +1,82 @@
+"""Evaluation run for test.py: every ``datasets.test*``/``val*`` set, per-clip table printed and saved."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vsrkit.builders import build_dataset
+from vsrkit.data.loader import build_val_loader
+from vsrkit.engine.dist import DistInfo, init_dist
+from vsrkit.engine.logger import setup_logger
+from vsrkit.engine.seed import set_seed
+from vsrkit.errors import ConfigError
+from vsrkit.metrics import tensor_to_uint8
+from vsrkit.models.evaluation import build_metric_fns, evaluate
+from vsrkit.registry import MODELS
+
+log = logging.getLogger("vsrkit")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Tester:
+    """Evaluates the network of ``opt`` (weights from ``path.pretrain_network_g``) on its test sets."""
+
+    def __init__(self, opt: dict):
+        self.opt = opt
+        self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"))
+        self.root = Path(opt["path"].get("results_root") or Path("results") / opt["name"])
+        if self.dist.is_main:
+            self.root.mkdir(parents=True, exist_ok=True)
+        setup_logger(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log", self.dist.is_main)
+        set_seed(opt["manual_seed"], opt.get("deterministic", False))
+        sets = {k: v for k, v in opt.get("datasets", {}).items() if k.startswith(("test", "val"))}
+        if not sets:
+            raise ConfigError(f"{opt['opt_path']}: no datasets.test_* section to evaluate")
+        self.sets = {v.get("name", k): build_dataset(v, f"{opt['opt_path']}: datasets.{k}") for k, v in sets.items()}
+        if not opt["path"].get("pretrain_network_g"):
+            log.warning("path.pretrain_network_g is not set: evaluating randomly initialised weights")
+        self.model = MODELS.get(opt.get("model_type", "VideoSRModel"), where="model_type")(opt, self.dist)
+        self.fns = build_metric_fns(opt["val"].get("metrics"), f"{opt['opt_path']}: val.metrics")
+        if not self.fns:
+            raise ConfigError(f"{opt['opt_path']}: val.metrics is empty; add e.g. psnr: {{type: psnr, crop_border: 0}}")
+
+    def run(self) -> dict[str, dict]:
+        tables = {}
+        for name, dataset in self.sets.items():
+            loader = build_val_loader(dataset, self.dist.rank, self.dist.world_size)
+            batches = tqdm(loader, desc=name, unit="clip", disable=not self.dist.is_main)
+            save_dir = self.root / name if self.opt["val"].get("save_img") else None
+            table = evaluate(self.model.infer, batches, self.fns, self.opt.get("scale", 4),
+                             self.opt["val"].get("rounding", "round"), self.opt["val"].get("compare_bicubic", True),
+                             (lambda b, o, d=save_dir: self._save_frames(d, b, o)) if save_dir else None)
+            tables[name] = table.means()
+            if self.dist.is_main:
+                _write_atomic(self.root / f"{name}_metrics.csv", table.to_csv())
+                md = table.to_markdown()
+                _write_atomic(self.root / f"{name}_metrics.md", md)
+                print(f"\n{name} ({self.opt['name']})\n{md}", flush=True)
+                log.info("%s: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in tables[name].items()))
+        return tables
+
+    def _save_frames(self, folder: Path, batch: dict, out: torch.Tensor) -> None:
+        key = batch["key"][0] if isinstance(batch["key"], (list, tuple)) else batch["key"]
+        clip_dir = folder / str(key)
+        clip_dir.mkdir(parents=True, exist_ok=True)
+        frames = tensor_to_uint8(out[0], rounding=self.opt["val"].get("rounding", "round"))
+        for i, frame in enumerate(frames):
+            path = clip_dir / f"{i:08d}.png"
+            tmp = clip_dir / f".{i:08d}.tmp.png"
+            cv2.imwrite(str(tmp), np.ascontiguousarray(frame[..., ::-1]))
+            os.replace(tmp, path)

@@ -1,0 +1,224 @@
+"""The iteration-based training loop: build, resume, optimise, log, validate, checkpoint."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from vsrkit import __version__
+from vsrkit.builders import build_dataset
+from vsrkit.data.loader import build_train_loader, build_val_loader, prefetch
+from vsrkit.engine import checkpoint as ckpt
+from vsrkit.engine.dist import DistInfo, barrier, gather_objects, init_dist
+from vsrkit.engine.logger import ProgressMeter, TensorBoardLogger, format_eta, setup_logger
+from vsrkit.engine.seed import get_rng_state, set_rng_state, set_seed
+from vsrkit.errors import ConfigError
+from vsrkit.models.evaluation import build_metric_fns, evaluate
+from vsrkit.models.video_sr_model import is_better
+from vsrkit.options import dump_options
+from vsrkit.registry import MODELS
+
+log = logging.getLogger("vsrkit")
+
+
+def experiment_dirs(opt: dict) -> dict[str, Path]:
+    root = Path(opt["path"].get("experiments_root") or Path("experiments") / opt["name"])
+    return {"root": root, "models": root / "models", "states": root / "training_states", "logs": root / "logs",
+            "tb": root / "tb"}
+
+
+class Trainer:
+    """Runs one experiment described by resolved options ``opt`` (see :func:`vsrkit.options.load_options`)."""
+
+    def __init__(self, opt: dict, auto_resume: bool = False):
+        self.opt = opt
+        self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"), **_dist_kwargs(opt))
+        self.dirs = experiment_dirs(opt)
+        self._prepare_folder(auto_resume)
+        stamp = time.strftime("%Y%m%d_%H%M%S")
+        setup_logger(self.dirs["logs"] / f"train_{opt['name']}_{stamp}.log", self.dist.is_main)
+        self.tb = TensorBoardLogger(self.dirs["tb"] if self.dist.is_main and opt["logger"]["use_tb_logger"] else None)
+        if self.dist.is_main:
+            dump_options(opt, self.dirs["root"] / "options.yml")
+        seed = opt["manual_seed"]
+        set_seed(seed, opt.get("deterministic", False))
+        log.info("vsrkit %s | torch %s | device %s | world size %d | seed %d%s", __version__, torch.__version__,
+                 self.dist.device, self.dist.world_size, seed, " | deterministic" if opt.get("deterministic") else "")
+
+        ds_opts = opt.get("datasets", {})
+        if "train" not in ds_opts:
+            raise ConfigError(f"{opt['opt_path']}: datasets.train is missing")
+        where = f"{opt['opt_path']}: datasets.train"
+        self.train_set = build_dataset(ds_opts["train"], where)
+        self.train_loader, self.sampler = build_train_loader(
+            self.train_set, ds_opts["train"], self.dist.rank, self.dist.world_size, seed,
+            pin_memory=self.dist.device.type == "cuda")
+        self.batches_per_epoch = len(self.sampler) // ds_opts["train"].get("batch_size_per_gpu", 1)
+        if self.batches_per_epoch == 0:
+            raise ConfigError(f"{where}: fewer items than batch_size_per_gpu; lower it or raise dataset_enlarge_ratio")
+        self.val_sets = {k: build_dataset(v, f"{opt['opt_path']}: datasets.{k}")
+                         for k, v in ds_opts.items() if k.startswith("val")}
+        self.metric_fns = build_metric_fns(opt["val"].get("metrics"), f"{opt['opt_path']}: val.metrics")
+
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        self.model = MODELS.get(opt.get("model_type", "VideoSRModel"), where="model_type")(opt, self.dist)
+        torch.manual_seed(seed + self.dist.rank)
+        self.iter, self.epoch, self.sampler_pos, self.best = 0, 0, 0, {}
+        self._resume(auto_resume)
+
+    # ------------------------------------------------------------------ folder and resume
+    def _prepare_folder(self, auto_resume: bool) -> None:
+        """Never archive or overwrite: an experiment with training states continues only with --auto_resume."""
+        states = ckpt.list_states(self.dirs["states"])
+        if states and not auto_resume and not self.opt["path"].get("resume_state"):
+            raise ConfigError(f"{self.dirs['root']} already holds training states (newest: iter {states[0][0]}); "
+                              f"pass --auto_resume to continue it, or change 'name' to start a new run")
+        if self.dist.is_main:
+            for d in self.dirs.values():
+                d.mkdir(parents=True, exist_ok=True)
+        barrier()
+
+    def _resume(self, auto_resume: bool) -> None:
+        explicit = self.opt["path"].get("resume_state")
+        if explicit:
+            state, path = ckpt.load_file(explicit), Path(explicit)
+        elif auto_resume:
+            found = ckpt.find_resume_state(self.dirs["states"])
+            if found is None:
+                log.info("--auto_resume: no readable training state in %s, starting from iteration 0",
+                         self.dirs["states"])
+                return
+            state, path = found
+        else:
+            return
+        it = int(state["iter"])
+        net_file = self.dirs["models"] / f"net_g_{it}.pth"
+        weights = ckpt.load_file(net_file)
+        ckpt.unwrap(self.model.net).load_state_dict(weights["params"])
+        if self.model.ema is not None:
+            self.model.ema.module.load_state_dict(weights["params_ema"])
+        self.model.load_training_state(state["model"])
+        self.iter, self.epoch, self.sampler_pos = it, int(state["epoch"]), int(state["sampler_pos"])
+        self.best = dict(state.get("best", {}))
+        rng = state["rng"]
+        if len(rng) == self.dist.world_size:
+            set_rng_state(rng[self.dist.rank])
+        else:
+            log.warning("resuming with %d ranks from a state saved by %d: RNG streams are re-seeded",
+                        self.dist.world_size, len(rng))
+        log.info("resumed from %s (iter %d, epoch %d)", path, it, self.epoch)
+
+    def save(self, tag: int | str) -> None:
+        """Write ``net_g_<tag>.pth`` and (for iterations) the matching training state; prune old ones."""
+        rng = gather_objects(get_rng_state())
+        if not self.dist.is_main:
+            return
+        meta = {"iter": self.iter, "arch": self.opt["network_g"].get("type"), "name": self.opt["name"],
+                "vsrkit": __version__}
+        ckpt.save_network(self.dirs["models"] / f"net_g_{tag}.pth", self.model.net,
+                          self.model.ema.module if self.model.ema else None, meta)
+        if isinstance(tag, int):
+            state = {"iter": self.iter, "epoch": self.epoch, "sampler_pos": self.sampler_pos, "best": self.best,
+                     "model": self.model.training_state(), "rng": rng}
+            ckpt.atomic_save(state, self.dirs["states"] / f"{tag}.state")
+            keep = self.opt["logger"].get("keep_last")
+            ckpt.prune(self.dirs["states"], r"^(\d+)\.state$", keep)
+            ckpt.prune(self.dirs["models"], r"^net_g_(\d+)\.pth$", keep)
+
+    # ------------------------------------------------------------------ loop
+    def batches(self):
+        """Endless stream of training batches, continuing the saved sampler position after a resume."""
+        bs = self.opt["datasets"]["train"].get("batch_size_per_gpu", 1)
+        mode = self.opt["datasets"]["train"].get("prefetch_mode")
+        while True:
+            self.sampler.set_epoch(self.epoch, self.sampler_pos)
+            for batch in prefetch(self.train_loader, self.dist.device, mode):
+                self.sampler_pos += bs
+                yield batch
+            self.epoch += 1
+            self.sampler_pos = 0
+
+    def train(self) -> None:
+        total = self.opt["train"]["total_iter"]
+        lg = self.opt["logger"]
+        val_freq = self.opt["val"].get("val_freq", 0)
+        meter = ProgressMeter(self.iter, total)
+        log.info("training %s from iter %d to %d (%d batches per epoch)", self.opt["name"], self.iter, total,
+                 self.batches_per_epoch)
+        stream = self.batches()
+        while self.iter < total:
+            batch = next(stream)
+            self.iter += 1
+            losses = self.model.optimize(batch, self.iter)
+            if self.iter % lg["print_freq"] == 0 or self.iter == total:
+                rate = meter.rate(self.iter)
+                scalars = {f"train/{k}": v for k, v in losses.items()}
+                scalars.update({"train/lr": self.model.lr(), "train/iter_per_s": rate})
+                if self.dist.device.type == "cuda":
+                    scalars["train/gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.dist.device) / 2**30
+                self.tb.scalars(scalars, self.iter)
+                loss_txt = " ".join(f"{k}: {v:.4e}" for k, v in losses.items())
+                log.info("[epoch %d iter %d/%d] lr %.3e | %s | %.2f it/s | eta %s", self.epoch, self.iter, total,
+                         self.model.lr(), loss_txt, rate, format_eta(meter.eta_seconds(self.iter)))
+            if val_freq and self.val_sets and self.iter % val_freq == 0:
+                self.validate()
+            if self.iter % lg["save_checkpoint_freq"] == 0:
+                self.save(self.iter)
+        self.save("latest")
+        if self.val_sets and not (val_freq and self.iter % val_freq == 0):
+            self.validate()
+        log.info("done: %s", self.dirs["models"] / "net_g_latest.pth")
+        if self.dist.distributed:
+            same = self.ranks_in_sync()
+            log.info("parameters identical across %d ranks: %s", self.dist.world_size, same)
+        self.tb.close()
+
+    def ranks_in_sync(self) -> bool:
+        digest = hashlib.sha256()
+        for t in ckpt.unwrap(self.model.net).state_dict().values():
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return len(set(gather_objects(digest.hexdigest()))) == 1
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> dict[str, float]:
+        results = {}
+        rounding = self.opt["val"].get("rounding", "round")
+        for name, dataset in self.val_sets.items():
+            loader = build_val_loader(dataset, self.dist.rank, self.dist.world_size)
+            samples = []
+
+            def keep_sample(batch, out, _s=samples):
+                if len(_s) < self.opt["val"].get("num_save_img", 2):
+                    mid = out.shape[1] // 2
+                    _s.append((batch["key"][0], torch.cat([out[0, mid], batch["gt"][0, mid].float()], dim=-1)))
+
+            table = evaluate(self.model.infer, loader, self.metric_fns, self.opt.get("scale", 4), rounding,
+                             self.opt["val"].get("compare_bicubic", True), keep_sample)
+            means = table.means()
+            for key, tensor in samples:
+                self.tb.image(f"{name}/{key}", tensor, self.iter)
+            for metric, value in means.items():
+                if metric.startswith("bicubic_"):
+                    continue
+                tag = f"{name}/{metric}"
+                better = is_better(value, self.best.get(tag), higher_is_better=True)
+                if better:
+                    self.best[tag] = value
+                    if self.dist.is_main and metric == next(iter(self.metric_fns), None):
+                        ckpt.save_network(self.dirs["models"] / "net_g_best.pth", self.model.net,
+                                          self.model.ema.module if self.model.ema else None,
+                                          {"iter": self.iter, "metric": tag, "value": value})
+            self.tb.scalars({f"val/{name}/{k}": v for k, v in means.items()}, self.iter)
+            txt = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
+            log.info("validation %s @ iter %d: %s (best %s)", name, self.iter, txt,
+                     ", ".join(f"{k} {v:.4f}" for k, v in self.best.items() if k.startswith(name + "/")))
+            results.update({f"{name}/{k}": v for k, v in means.items()})
+        return results
+
+
+def _dist_kwargs(opt: dict) -> dict:
+    d = opt.get("dist_params", {})
+    return {"backend": d.get("backend"), "port": d.get("port", 29500), "timeout_min": d.get("timeout_min", 30)}

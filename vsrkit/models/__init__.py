@@ -1,0 +1,1 @@
+"""Training logic (optimise, save, validate), kept apart from the networks in vsrkit.archs."""
