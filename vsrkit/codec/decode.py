@@ -1,0 +1,178 @@
+"""Decoding with PyAV: frames in display order, picture types, per-block QP maps, decode order and raw MV side data.
+
+Picture types use FFmpeg numbering: I=1, P=2, B=3 (0 = unknown).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from vsrkit.errors import DataError
+
+#: codec name -> motion vectors exported by FFmpeg (``+export_mvs``)
+MV_CODECS = ("h264",)
+
+
+@dataclass
+class DecodedVideo:
+    """A decoded clip, all per-frame arrays in display order.
+
+    Attributes:
+        frames: ``(t, h, w, 3)`` uint8 RGB, or None when not requested.
+        luma: ``(t, h, w)`` uint8 Y planes, or None when not requested.
+        frame_types: ``(t,)`` uint8, FFmpeg numbering (I=1, P=2, B=3, 0 unknown).
+        qp: ``(t, ceil(h/16), ceil(w/16))`` uint8 per-macroblock QP, or None when the decoder exports none
+            (FFmpeg's HEVC decoder exports no QP map).
+        decode_index: ``(t,)`` int64, position of each displayed frame in decoding order.
+        raw_mvs: per frame the structured ``MOTION_VECTORS`` array (or None), when requested.
+        is_reference: ``(t,)`` bool, H.264 only (with ``refs=True``): the picture may be used as a reference
+            (``nal_ref_idc > 0``); None otherwise.
+        max_refs: H.264 only: ``max_num_ref_frames`` of the SPS (size of the reference window); None otherwise.
+        codec: the stream's codec name (``'h264'``, ``'hevc'``...).
+        width, height: frame size; fps: the stream's average frame rate (0.0 if unknown).
+    """
+    frames: np.ndarray | None
+    luma: np.ndarray | None
+    frame_types: np.ndarray
+    qp: np.ndarray | None
+    decode_index: np.ndarray
+    raw_mvs: list | None
+    is_reference: np.ndarray | None
+    max_refs: int | None
+    codec: str
+    width: int
+    height: int
+    fps: float
+
+
+def open_video(path):
+    """Open ``path`` with PyAV and return ``(container, video_stream)``; DataError for missing/unreadable files."""
+    import av
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: video file not found; check the path")
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(f"{path}: not a readable video ({exc}); re-encode or replace the file") from exc
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{path}: contains no video stream")
+    return container, container.streams.video[0]
+
+
+def probe_codec(path) -> str:
+    """The codec name of the first video stream of ``path`` (e.g. ``'h264'``, ``'hevc'``)."""
+    container, stream = open_video(path)
+    try:
+        return stream.codec_context.name
+    finally:
+        container.close()
+
+
+def _luma(frame) -> np.ndarray:
+    plane = frame.planes[0]
+    buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return buf[:, :plane.width].copy()
+
+
+def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = True, mvs: bool = False,
+                 refs: bool = False, threads: int = 0) -> DecodedVideo:
+    """Decode a video file into display-ordered arrays.
+
+    Args:
+        path: any file PyAV reads (mp4, mkv, raw ``.h264``/``.hevc``...).
+        frames: return RGB frames (BT.601 conversion by swscale).
+        luma: return the decoded Y planes (what motion compensation saw).
+        qp: return per-macroblock QP maps when the decoder exports them.
+        mvs: return the raw motion-vector side data (H.264, MPEG-2, MPEG-4 only).
+        refs: H.264 only: parse which pictures are references and the SPS reference-window size.
+        threads: decoder threads (0 = FFmpeg's choice).
+    Raises:
+        DataError: missing, unreadable or truncated file, or a file without decodable frames.
+    """
+    import av
+
+    path = str(path)
+    container, stream = open_video(path)
+    ctx = stream.codec_context
+    side = [s for s, on in (("mvs", mvs), ("venc_params", qp)) if on]
+    if side:
+        ctx.options = {"export_side_data": "+".join(side)}
+    ctx.thread_count = threads
+    codec = ctx.name
+    refs = refs and codec == "h264"
+    if refs:
+        from vsrkit.codec.h264_bitstream import avcc_info, packet_reference_info, sps_max_num_ref_frames
+        length_size, sps_units = avcc_info(bytes(ctx.extradata) if ctx.extradata else None)
+    pts_to_decode: dict = {}
+    pts_is_ref: dict = {}
+    records = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                pts_to_decode.setdefault(packet.pts, len(pts_to_decode))
+                if refs and packet.size:
+                    is_ref, sps_in_packet = packet_reference_info(bytes(packet), length_size)
+                    pts_is_ref[packet.pts] = is_ref
+                    sps_units = sps_units or sps_in_packet
+            for frame in packet.decode():
+                records.append(_record(frame, frames, luma, qp, mvs, len(records)))
+    except av.error.FFmpegError as exc:
+        raise DataError(f"{path}: decoding failed after {len(records)} frames ({exc}); the file is truncated or "
+                        f"corrupt, re-encode it") from exc
+    finally:
+        container.close()
+    if not records:
+        raise DataError(f"{path}: no decodable video frames; the file is empty or corrupt")
+    # Display order = presentation timestamps; fall back to output order when timestamps are missing.
+    have_pts = all(r["pts"] is not None for r in records)
+    order = sorted(range(len(records)), key=lambda i: records[i]["pts"]) if have_pts else list(range(len(records)))
+    records = [records[i] for i in order]
+    decode_order_known = have_pts and len(pts_to_decode) >= len(records)
+    if decode_order_known:
+        decode_index = np.array([pts_to_decode.get(r["pts"], r["out"]) for r in records], dtype=np.int64)
+    else:  # raw elementary streams carry no pts in packets: output order is display order, decode order unknown
+        decode_index = np.array([r["out"] for r in records], dtype=np.int64)
+    h, w = records[0]["h"], records[0]["w"]
+    for i, r in enumerate(records):
+        if (r["h"], r["w"]) != (h, w):
+            raise DataError(f"{path}: frame {i} has size {r['w']}x{r['h']}, frame 0 {w}x{h}; resolution changes "
+                            f"inside a clip are not supported, split the video")
+    qps = None
+    if qp and all(r["qp"] is not None for r in records):
+        qps = np.stack([r["qp"] for r in records])
+    fps = float(stream.average_rate) if stream.average_rate else 0.0
+    is_reference = max_refs = None
+    if refs and have_pts and all(pts_is_ref.get(r["pts"]) is not None for r in records):
+        is_reference = np.array([pts_is_ref[r["pts"]] for r in records], dtype=bool)
+    if refs and sps_units:
+        try:
+            max_refs = sps_max_num_ref_frames(sps_units[0])
+        except (IndexError, ValueError):
+            max_refs = None
+    return DecodedVideo(
+        frames=np.stack([r["rgb"] for r in records]) if frames else None,
+        luma=np.stack([r["luma"] for r in records]) if luma else None,
+        frame_types=np.array([r["type"] for r in records], dtype=np.uint8),
+        qp=qps, decode_index=decode_index, is_reference=is_reference, max_refs=max_refs, raw_mvs=[r["mvs"] for r in records] if mvs else None,
+        codec=codec, width=w, height=h, fps=fps)
+
+
+def _record(frame, want_rgb, want_luma, want_qp, want_mvs, out_index) -> dict:
+    rec = {"pts": frame.pts, "out": out_index, "type": int(frame.pict_type), "h": frame.height, "w": frame.width,
+           "rgb": frame.to_ndarray(format="rgb24") if want_rgb else None,
+           "luma": _luma(frame) if want_luma else None, "qp": None, "mvs": None}
+    if want_qp or want_mvs:
+        side = frame.side_data
+        if want_qp:
+            params = side.get("VIDEO_ENC_PARAMS")
+            if params is not None:
+                rec["qp"] = np.clip(params.qp_map(), 0, 255).astype(np.uint8)
+        if want_mvs:
+            vectors = side.get("MOTION_VECTORS")
+            rec["mvs"] = vectors.to_ndarray() if vectors is not None else None
+    return rec

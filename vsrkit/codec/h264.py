@@ -1,0 +1,101 @@
+"""H.264 encoding through PyAV/libx264 (CRF or fixed QP, preset, B-frames, reference count)."""
+from __future__ import annotations
+
+from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_setting)
+from vsrkit.codec.pyav_encode import encode_with_pyav
+from vsrkit.errors import ConfigError
+
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+           "placebo")
+
+
+def h264_settings(crf=None, qp=None, preset="medium", bf=None, ref=None, fps=25, x264_params=None, tune=None,
+                  threads=1) -> dict:
+    """Validate and normalise H.264 settings (the dict recorded in manifests). ``crf`` defaults to 25."""
+    if crf is not None and qp is not None:
+        raise ConfigError(f"h264: give either crf ({crf}) or qp ({qp}), not both")
+    if crf is None and qp is None:
+        crf = 25
+    if crf is not None and not 0 <= float(crf) <= 51:
+        raise ConfigError(f"h264: crf={crf} is outside [0, 51]")
+    if qp is not None and not 0 <= int(qp) <= 51:
+        raise ConfigError(f"h264: qp={qp} is outside [0, 51]")
+    if preset not in PRESETS:
+        raise ConfigError(f"h264: unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    if bf is not None and not 0 <= int(bf) <= 16:
+        raise ConfigError(f"h264: bf={bf} is outside [0, 16]")
+    if ref is not None and not 1 <= int(ref) <= 16:
+        raise ConfigError(f"h264: ref={ref} is outside [1, 16]")
+    owned = {"ref": "ref", "bframes": "bf", "crf": "crf", "qp": "qp", "preset": "preset"}
+    for key in parse_params(x264_params):
+        if key in owned:
+            raise ConfigError(f"h264: x264_params sets '{key}', which has its own argument; use {owned[key]}=... "
+                              f"instead so that it is checked and recorded")
+    return {"codec": "h264", "crf": None if crf is None else float(crf), "qp": None if qp is None else int(qp),
+            "preset": preset, "bf": None if bf is None else int(bf), "ref": None if ref is None else int(ref),
+            "fps": int(fps), "x264_params": parse_params(x264_params), "tune": tune, "threads": int(threads),
+            "pix_fmt": "yuv420p", "chroma": "2x2 average, BT.601 limited range"}
+
+
+def encode_h264(frames, path, *, crf=None, qp=None, preset="medium", bf=None, ref=None, fps=25, x264_params=None,
+                tune=None, threads=1, av_options=None) -> EncodeResult:
+    """Encode RGB frames to an H.264 mp4 with libx264 and verify that every setting was applied.
+
+    Args:
+        frames: ``(t, h, w, 3)`` uint8 RGB array or an iterable of ``(h, w, 3)`` frames; h, w even.
+        path: output ``.mp4`` (written to a temporary name in the same folder, then renamed).
+        crf: constant rate factor (default 25 when ``qp`` is not given).
+        qp: fixed QP for every frame type (``ipratio=pbratio=1``; adaptive quantisation is off in this mode).
+        preset: x264 preset.
+        bf: max consecutive B-frames (None = preset default, 3 for medium). ``bf=0`` gives IPPP...
+        ref: reference frames (None = preset default, 3 for medium). ``bf=0, ref=1`` makes every motion vector
+            point at the previous frame.
+        fps: container frame rate.
+        x264_params: extra x264 settings, ``'key=value:...'`` or a dict (unknown keys raise ConfigError).
+        tune: x264 tune (e.g. ``'zerolatency'``), optional.
+        threads: encoder threads; 1 keeps bitstreams identical across machines.
+        av_options: further libx264 AVOptions (``{'aq-mode': '0'}``...); names are checked against the encoder.
+    Returns:
+        :class:`EncodeResult`; ``encoder_options`` holds the settings x264 reports in its SEI.
+    Raises:
+        ConfigError: conflicting or out-of-range settings, an unknown option, or a setting x264 did not apply.
+        DataError: frames that are not uint8 RGB, odd sizes, sizes that change, no frames.
+    """
+    path = str(path)
+    s = h264_settings(crf, qp, preset, bf, ref, fps, x264_params, tune, threads)
+    where = f"h264 encode of {path}"
+    params = dict(s["x264_params"])
+    if s["ref"] is not None:
+        params["ref"] = str(s["ref"])
+    if s["qp"] is not None:
+        params.setdefault("ipratio", "1.0")
+        params.setdefault("pbratio", "1.0")
+    options = {str(k): str(v) for k, v in (av_options or {}).items()}
+    clash = sorted(set(options) & {"preset", "crf", "qp", "bf", "tune", "x264-params", "refs"})
+    if clash:
+        raise ConfigError(f"{where}: av_options sets {', '.join(clash)}, which have their own arguments; use those")
+    s["av_options"] = dict(options)
+    options["preset"] = preset
+    if s["crf"] is not None:
+        options["crf"] = f"{s['crf']:g}"
+    else:
+        options["qp"] = str(s["qp"])
+    if s["bf"] is not None:
+        options["bf"] = str(s["bf"])
+    if tune:
+        options["tune"] = tune
+    if params:
+        options["x264-params"] = format_params(params)
+    n, w, h, version, reported = encode_with_pyav(frames, path, "libx264", options, s["fps"], s["threads"], where)
+    if s["crf"] is not None:
+        require_setting(reported, "rc", "crf", where, numeric=False)
+        require_setting(reported, "crf", s["crf"], where)
+    else:
+        require_setting(reported, "rc", "cqp", where, numeric=False)
+        require_setting(reported, "qp", s["qp"], where)
+    if s["bf"] is not None:
+        require_setting(reported, "bframes", s["bf"], where)
+    if s["ref"] is not None:
+        require_setting(reported, "ref", s["ref"], where)
+    return EncodeResult(path=path, codec="h264", backend="pyav-libx264", num_frames=n, width=w, height=h,
+                        settings=s, encoder_options=reported, encoder_version=version)

@@ -1,0 +1,213 @@
+"""H.264 motion vectors -> dense backward/forward motion fields at unit temporal distance.
+
+Conventions (vsrkit-wide): fields are ``(t, 2, h, w)`` float32 in LR pixels, channel 0 = x.
+``mv_bwd[t]`` says where each pixel of frame t comes from in frame t-1 (pixel (x, y) of frame t ~ (x+dx, y+dy) of
+frame t-1); ``mv_fwd[t]`` the same for frame t+1. All per-frame arrays are in DISPLAY order (the decoder outputs
+frames in display order; decoding order is only used to find references).
+
+How codec vectors become these fields:
+
+1. FFmpeg exports, per block, ``source`` (-1: predicted from a past picture, +1: from a future one), the block size
+   ``w x h``, its CENTRE ``(dst_x, dst_y)`` and the vector ``motion/motion_scale`` in pixels (quarter-pel), with
+   ``src = dst + motion/motion_scale``. The block covers ``[dst_x - w/2, dst_x + w/2)`` (the published MV-VSR code
+   rasterised ``dst`` as the top-left corner, a half-block shift).
+2. ``source`` does not say WHICH picture. With several references or B-frames (x264 defaults bf=3, ref=3; phone
+   videos) a vector may span 2, 3, 4... frames. The candidates are the reference pictures the decoder holds at that
+   time: the last ``max_num_ref_frames`` (SPS) pictures with ``nal_ref_idc > 0`` decoded before the current one,
+   on the side given by ``source``. With one candidate it is taken; with several, each block is displaced by its
+   (rounded) vector into every candidate and the one with the smallest sum of absolute luma differences wins (ties:
+   the nearest). Vectorised over all 4x4 cells of a frame.
+3. A vector spanning ``d`` frames is divided by ``d`` (assumes linear motion over those frames) so that every
+   field is at unit temporal distance.
+4. Blocks without a vector (intra blocks, all of an I-frame) are 0 and marked invalid in ``valid_bwd``/``valid_fwd``.
+
+Blocks are rasterised on the 4x4 grid (H.264's smallest partition), then replicated to pixels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vsrkit.errors import DataError
+
+MAX_REF_DISTANCE = 16
+
+
+@dataclass
+class MotionClip:
+    """Decoded frames and codec motion of one clip (display order).
+
+    Attributes:
+        frames: ``(t, h, w, 3)`` uint8 RGB, or None (e.g. when loaded from an ``.npz``).
+        mv_bwd: ``(t, 2, h, w)`` float32, motion to frame t-1 at unit temporal distance, LR pixels, channel 0 = x.
+        mv_fwd: ``(t, 2, h, w)`` float32, motion to frame t+1 at unit temporal distance.
+        frame_types: ``(t,)`` uint8, FFmpeg numbering I=1, P=2, B=3 (0 unknown).
+        qp: ``(t, ceil(h/16), ceil(w/16))`` uint8 per-macroblock QP, or None.
+        valid_bwd, valid_fwd: ``(t, h, w)`` bool, True where the codec gave a vector in that direction, or None.
+    """
+    frames: np.ndarray | None
+    mv_bwd: np.ndarray
+    mv_fwd: np.ndarray
+    frame_types: np.ndarray
+    qp: np.ndarray | None = None
+    valid_bwd: np.ndarray | None = None
+    valid_fwd: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.mv_bwd.shape[0])
+
+    def without_frames(self) -> "MotionClip":
+        return MotionClip(None, self.mv_bwd, self.mv_fwd, self.frame_types, self.qp, self.valid_bwd, self.valid_fwd)
+
+
+def _no_motion_error(path, codec: str) -> DataError:
+    if codec == "hevc":
+        return DataError(
+            f"{path}: is HEVC, and FFmpeg does not export HEVC motion vectors; either estimate block motion on the "
+            f"decoded frames (vsrkit.codec.estimate_block_motion(vsrkit.codec.decode_video(path).frames)) or "
+            f"encode the clip as H.264 (degradation/compress.py --codec h264)")
+    return DataError(f"{path}: codec '{codec}' has no motion-vector export in vsrkit (H.264 only); re-encode the "
+                     f"clip as H.264 (degradation/compress.py --codec h264) or use "
+                     f"vsrkit.codec.estimate_block_motion on its decoded frames")
+
+
+def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0) -> MotionClip:
+    """Decode an H.264 video into frames, dense motion fields, picture types and QP maps.
+
+    Args:
+        path: an H.264 video file (mp4, mkv, ...).
+        frames: also return the decoded RGB frames (set False when only motion is needed: faster).
+        qp: also return per-macroblock QP maps.
+        threads: decoder threads (0 = FFmpeg's choice, 1 = one core).
+    Returns:
+        :class:`MotionClip` (see the module docstring for conventions).
+    Raises:
+        DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative).
+    """
+    from vsrkit.codec.decode import decode_video, probe_codec
+
+    codec = probe_codec(path)
+    if codec != "h264":
+        raise _no_motion_error(path, codec)
+    video = decode_video(path, frames=frames, luma=True, qp=qp, mvs=True, refs=True, threads=threads)
+    t, h, w = video.luma.shape
+    mv = np.zeros((2, t, 2, h, w), np.float32)  # direction (0 = bwd, 1 = fwd), frame, xy, y, x
+    valid = np.zeros((2, t, h, w), bool)
+    raster = _Rasteriser(h, w)
+    for i in range(t):
+        vectors = video.raw_mvs[i]
+        if vectors is None or len(vectors) == 0:
+            continue
+        distance = _reference_distances(i, vectors, video)
+        raster.fill(vectors, distance, mv[:, i], valid[:, i])
+    return MotionClip(frames=video.frames, mv_bwd=mv[0], mv_fwd=mv[1], frame_types=video.frame_types,
+                      qp=video.qp, valid_bwd=valid[0], valid_fwd=valid[1])
+
+
+def reference_candidates(i: int, direction: int, decode_index, is_reference, max_refs) -> list[int]:
+    """Display indices of the pictures frame ``i`` may predict from on side ``direction`` (-1 past, +1 future),
+    nearest first: the last ``max_refs`` reference pictures decoded before frame ``i``.
+
+    Without reference information (raw streams) every frame within :data:`MAX_REF_DISTANCE` on that side is a
+    candidate.
+    """
+    t = len(decode_index)
+    if is_reference is None:
+        lo, hi = (max(0, i - MAX_REF_DISTANCE), i) if direction < 0 else (i + 1, min(t, i + 1 + MAX_REF_DISTANCE))
+        cands = list(range(lo, hi))
+    else:
+        before = np.flatnonzero(is_reference & (decode_index < decode_index[i]))
+        before = before[np.argsort(decode_index[before])]
+        if max_refs:
+            before = before[-max_refs:]
+        cands = [int(u) for u in before if (u - i) * direction > 0 and abs(u - i) <= MAX_REF_DISTANCE]
+    return sorted(cands, key=lambda u: abs(u - i))
+
+
+def _reference_distances(i: int, vectors: np.ndarray, video) -> np.ndarray:
+    """Temporal distance (in frames, >= 1) of the reference each block of frame ``i`` predicts from."""
+    distance = np.ones(len(vectors), np.float32)
+    for direction in (-1, 1):
+        sel = np.flatnonzero(vectors["source"] < 0) if direction < 0 else np.flatnonzero(vectors["source"] > 0)
+        if sel.size == 0:
+            continue
+        cands = reference_candidates(i, direction, video.decode_index, video.is_reference, video.max_refs)
+        if not cands:
+            continue  # e.g. an open-GOP B-frame whose reference was cut off: keep distance 1
+        if len(cands) == 1:
+            distance[sel] = abs(cands[0] - i)
+            continue
+        best = _best_reference(video.luma, i, vectors[sel], cands)
+        distance[sel] = np.abs(np.asarray(cands)[best] - i)
+    return distance
+
+
+def _block_cells(vectors: np.ndarray):
+    """Expand blocks to the 4x4 cells they cover: ``(block_id, cell_y, cell_x)`` (cell units)."""
+    bw4 = (vectors["w"].astype(np.int64) + 3) >> 2
+    bh4 = (vectors["h"].astype(np.int64) + 3) >> 2
+    x4 = (vectors["dst_x"].astype(np.int64) - (vectors["w"].astype(np.int64) >> 1)) >> 2
+    y4 = (vectors["dst_y"].astype(np.int64) - (vectors["h"].astype(np.int64) >> 1)) >> 2
+    count = bw4 * bh4
+    block_id = np.repeat(np.arange(len(vectors)), count)
+    k = np.arange(block_id.size) - np.repeat(np.cumsum(count) - count, count)
+    bw = bw4[block_id]
+    return block_id, y4[block_id] + k // bw, x4[block_id] + k % bw
+
+
+def _best_reference(luma: np.ndarray, i: int, vectors: np.ndarray, cands: list[int]) -> np.ndarray:
+    """Index into ``cands`` of the picture each block matches best (SAD of the displaced block, rounded vector)."""
+    h, w = luma.shape[1:]
+    block_id, cy, cx = _block_cells(vectors)
+    scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
+    ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)[block_id]
+    oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)[block_id]
+    r = np.arange(4)
+    py = cy[:, None, None] * 4 + r[None, :, None]
+    px = cx[:, None, None] * 4 + r[None, None, :]
+    cur = luma[i][np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)].astype(np.int16)
+    ry = np.clip(py + oy[:, None, None], 0, h - 1)
+    rx = np.clip(px + ox[:, None, None], 0, w - 1)
+    sad = np.empty((len(cands), len(vectors)), np.float64)
+    for k, u in enumerate(cands):
+        cell_sad = np.abs(luma[u][ry, rx].astype(np.int16) - cur).sum(axis=(1, 2))
+        sad[k] = np.bincount(block_id, weights=cell_sad, minlength=len(vectors))
+    return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
+
+
+class _Rasteriser:
+    """Writes block vectors into dense per-pixel fields through a 4x4-cell grid."""
+
+    def __init__(self, h: int, w: int):
+        self.h, self.w = h, w
+        self.h4, self.w4 = -(-h // 16) * 4, -(-w // 16) * 4  # coded size (whole macroblocks) in cells
+        self.cells = self.h4 * self.w4
+        self.exact = h % 4 == 0 and w % 4 == 0
+
+    def fill(self, vectors: np.ndarray, distance: np.ndarray, mv_out: np.ndarray, valid_out: np.ndarray) -> None:
+        """Fill ``mv_out (2 dirs, 2, h, w)`` and ``valid_out (2 dirs, h, w)`` for one frame."""
+        block_id, cy, cx = _block_cells(vectors)
+        scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1) * distance
+        vx = vectors["motion_x"] / scale
+        vy = vectors["motion_y"] / scale
+        direction = (vectors["source"] > 0).astype(np.int64)
+        np.clip(cy, 0, self.h4 - 1, out=cy)
+        np.clip(cx, 0, self.w4 - 1, out=cx)
+        flat = direction[block_id] * self.cells + cy * self.w4 + cx
+        grid = np.zeros((2, 2 * self.cells), np.float32)
+        grid[0, flat] = vx[block_id]
+        grid[1, flat] = vy[block_id]
+        ok = np.zeros(2 * self.cells, bool)
+        ok[flat] = True
+        grid = grid.reshape(2, 2, self.h4, self.w4).transpose(1, 0, 2, 3)  # dir, xy, y4, x4
+        ok = ok.reshape(2, self.h4, self.w4)
+        h, w = self.h, self.w
+        if self.exact:
+            h4, w4 = h // 4, w // 4
+            mv_out.reshape(2, 2, h4, 4, w4, 4)[...] = grid[:, :, :h4, None, :w4, None]
+            valid_out.reshape(2, h4, 4, w4, 4)[...] = ok[:, :h4, None, :w4, None]
+        else:
+            mv_out[...] = grid.repeat(4, axis=2).repeat(4, axis=3)[:, :, :h, :w]
+            valid_out[...] = ok.repeat(4, axis=1).repeat(4, axis=2)[:, :h, :w]

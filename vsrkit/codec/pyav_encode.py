@@ -1,0 +1,87 @@
+"""Shared PyAV encoding loop: RGB frames -> yuv420p (averaged chroma) -> libx264/libx265 -> mp4, atomically."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import numpy as np
+
+from vsrkit.codec.encoder_check import (capture_option_errors, check_av_options, encoder_settings_from_bitstream)
+from vsrkit.codec.yuv import check_rgb_frame, rgb_to_yuv420p, yuv420p_to_i420
+from vsrkit.errors import DataError
+
+
+def tmp_path_for(path: str) -> str:
+    """A temporary name in the same folder as ``path`` (same extension, so muxers pick the right format)."""
+    folder, base = os.path.split(os.path.abspath(path))
+    stem, ext = os.path.splitext(base)
+    return os.path.join(folder, f".{stem}.tmp-{os.getpid()}{ext}")
+
+
+def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps: int, threads: int,
+                     where: str) -> tuple[int, int, int, str, dict]:
+    """Encode RGB uint8 frames with PyAV into ``path`` (written to a temporary name, then renamed).
+
+    Args:
+        frames: iterable of ``(h, w, 3)`` uint8 RGB arrays (h, w even), or a ``(t, h, w, 3)`` array.
+        codec_name: ``'libx264'`` or ``'libx265'``.
+        options: AVOptions of the encoder (checked against its option table).
+        fps: frame rate written into the container.
+        threads: encoder threads (1 = deterministic and best when clips are encoded in parallel processes).
+    Returns:
+        ``(num_frames, width, height, encoder_version, encoder_options)``, the last two read from the SEI.
+    """
+    import av
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = tmp_path_for(path)
+    first_packet = b""
+    n = 0
+    width = height = None
+    try:
+        with capture_option_errors(where):
+            container = av.open(tmp, mode="w")
+            try:
+                stream = None
+                for i, frame in enumerate(frames):
+                    rgb = check_rgb_frame(frame, name=f"{where} frame {i}")
+                    if stream is None:
+                        height, width = rgb.shape[:2]
+                        stream = container.add_stream(codec_name, rate=fps)
+                        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                        stream.codec_context.thread_count = threads
+                        stream.codec_context.time_base = Fraction(1, fps)
+                        check_av_options(stream.codec_context, options, where)
+                        stream.options = dict(options)
+                    elif rgb.shape[:2] != (height, width):
+                        raise DataError(f"{where} frame {i}: size {rgb.shape[1]}x{rgb.shape[0]} differs from frame 0 "
+                                        f"({width}x{height}); all frames of a clip must have the same size")
+                    vf = av.VideoFrame.from_ndarray(yuv420p_to_i420(*rgb_to_yuv420p(rgb)), format="yuv420p")
+                    vf.pts, vf.time_base = i, Fraction(1, fps)
+                    for packet in stream.encode(vf):
+                        if not first_packet:
+                            first_packet = bytes(packet)
+                        container.mux(packet)
+                    n += 1
+                if stream is None:
+                    raise DataError(f"{where}: no frames to encode; a clip needs at least one frame")
+                for packet in stream.encode(None):
+                    if not first_packet:
+                        first_packet = bytes(packet)
+                    container.mux(packet)
+            finally:
+                container.close()
+        data = first_packet + (bytes(stream.codec_context.extradata or b"") if stream is not None else b"")
+        version, reported = encoder_settings_from_bitstream(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return n, width, height, version, reported
+
+
+def as_frame_list(frames) -> list:
+    """Accept a ``(t, h, w, 3)`` array or an iterable of frames; return a list of frames."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        return list(frames)
+    return list(frames)
