@@ -1,0 +1,91 @@
+"""Per-clip motion files of a compressed-video dataset (``<root>/motion/<clip>.npz``) as seen by the datasets.
+
+The file format belongs to the codec area (``vsrkit.codec.save_motion`` / ``load_motion``; npz keys ``mv_bwd``,
+``mv_fwd`` ``(t, 2, h, w)`` (float16 on disk is fine), ``frame_types`` ``(t,)`` and optional ``qp``
+``(t, ceil(h/16), ceil(w/16))``). Here: a cheap frame count for up-front checks, and loading into float32 arrays with
+the QP map expanded to one value per LR pixel (so that it crops and flips like the frames).
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from vsrkit.errors import DataError
+
+MB = 16  # macroblock size of the QP maps
+
+
+def motion_path(root: str, clip: str) -> str:
+    return os.path.join(root, f"{clip}.npz")
+
+
+def motion_num_frames(path: str) -> int:
+    """Number of frames of a motion file, read from the ``mv_bwd`` array header only (no decompression)."""
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open("mv_bwd.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, _ = header(f)
+    except FileNotFoundError:
+        raise DataError(f"{path}: motion file not found; run degradation/compress.py with motion export or "
+                        f"drop dataroot_motion") from None
+    except (KeyError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable motion npz with an 'mv_bwd' array ({exc}); re-create it") from None
+    return int(shape[0])
+
+
+def _read_npz(path: str) -> dict:
+    try:
+        from vsrkit.codec.motion_io import load_motion  # the codec area's reader, when present
+    except ImportError:
+        load_motion = None
+    try:
+        if load_motion is not None:
+            clip = load_motion(path)
+            get = (lambda k: getattr(clip, k, None)) if not isinstance(clip, dict) else clip.get
+            return {k: get(k) for k in ("mv_bwd", "mv_fwd", "frame_types", "qp")}
+        with np.load(path, allow_pickle=False) as z:
+            return {k: (z[k] if k in z.files else None) for k in ("mv_bwd", "mv_fwd", "frame_types", "qp")}
+    except FileNotFoundError:
+        raise DataError(f"{path}: motion file not found; re-create the dataset's motion folder") from None
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as exc:
+        raise DataError(f"{path}: unreadable motion file ({exc}); re-create it") from None
+
+
+def qp_to_pixels(qp: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``(t, ceil(h/16), ceil(w/16))`` per-macroblock QP -> ``(t, h, w)`` float32, each pixel its block's QP."""
+    full = np.repeat(np.repeat(np.asarray(qp, np.float32), MB, axis=1), MB, axis=2)
+    return np.ascontiguousarray(full[:, :height, :width])
+
+
+def load_clip_motion(path: str, indices: list[int], height: int, width: int) -> dict:
+    """Motion of frames ``indices`` of a clip as float32 arrays.
+
+    Returns a dict with ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 (LR pixels), ``frame_types`` ``(t,)`` int64
+    (zeros when absent) and ``qp`` ``(t, h, w)`` float32 (only when the file has QP maps). A spatial size other than
+    the LQ frames' ``height x width`` raises DataError naming the file.
+    """
+    data = _read_npz(path)
+    for key in ("mv_bwd", "mv_fwd"):
+        if data[key] is None:
+            raise DataError(f"{path}: motion file lacks '{key}'; re-create it with vsrkit.codec.save_motion")
+    t = data["mv_bwd"].shape[0]
+    idx = np.asarray(indices)
+    if idx.size and (idx.max() >= t or data["mv_fwd"].shape[0] != t):
+        raise DataError(f"{path}: motion file has {t} frames, frame {int(idx.max())} requested; "
+                        f"the motion and LQ frame counts disagree: re-create the motion file")
+    shape = tuple(data["mv_bwd"].shape[2:])
+    if shape != (height, width):
+        raise DataError(f"{path}: motion fields are {shape[1]}x{shape[0]} but the LQ frames are {width}x{height}; "
+                        f"re-create the motion file from the same LQ clip")
+    out = {
+        "mv_bwd": np.asarray(data["mv_bwd"][idx], np.float32),
+        "mv_fwd": np.asarray(data["mv_fwd"][idx], np.float32),
+        "frame_types": (np.asarray(data["frame_types"], np.int64)[idx] if data["frame_types"] is not None
+                        else np.zeros(len(idx), np.int64)),
+    }
+    if data.get("qp") is not None:
+        out["qp"] = qp_to_pixels(np.asarray(data["qp"])[idx], height, width)
+    return out

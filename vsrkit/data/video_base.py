@@ -1,0 +1,295 @@
+"""The shared machinery of the paired clip datasets: sources, up-front checks, window choice, loading, tensors.
+
+Every dataset family (video folders, compressed clips, REDS, Vimeo-90K, MFQEv2, VSD4K, CVCP) is a subclass of
+:class:`VideoClipDataset` that decides which clips and which frames an item holds; reading goes through
+``vsrkit.data.storage`` so each family reads any backend (``io_backend: {type: disk|lmdb|yuv}``), in training and
+in test.
+
+An item (the brief's contract) is a dict of
+
+- ``lq`` ``(t, c, h, w)`` float32 in [0, 1] (c = 3 RGB, or 1 with ``color: y``);
+- ``gt`` ``(t', c, h*scale, w*scale)`` float32 (t' = t, 1 for the centre frame, or more with ``drop_even_frames``);
+- with ``dataroot_motion``: ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 LR pixels, ``frame_types`` ``(t,)`` long,
+  and ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps;
+- ``key`` str: ``clip/00000010`` (first frame of a training window, centre frame of a sliding window) or ``clip``
+  for a whole-clip test item.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vsrkit.data.clip_motion import load_clip_motion, motion_num_frames, motion_path
+from vsrkit.data.frame_indices import PADDING_MODES, generate_frame_indices
+from vsrkit.data.manifest import check_manifest
+from vsrkit.data.meta_info import read_meta_info
+from vsrkit.data.storage import FrameStorage, open_storage
+from vsrkit.data.transforms import paired_random_crop, random_augment
+from vsrkit.errors import ConfigError, DataError
+
+
+def rgb_to_y(frames: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 RGB -> ``(..., 1)`` uint8 Y, BT.601 limited range (16..235), rounded."""
+    rgb = frames.astype(np.float32) / 255.0
+    y = 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None]
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1]."""
+    arr = np.ascontiguousarray(np.asarray(frames).transpose(0, 3, 1, 2))
+    return torch.from_numpy(arr).float().div_(255.0)
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class VideoClipDataset(Dataset):
+    """Paired LQ/GT clips under ``<dataroot>/<clip>/...``, optionally with motion files ``<dataroot_motion>/<clip>.npz``.
+
+    Args:
+        dataroot_gt: root of the HR clips (folder, X.lmdb or folder of YUV files, per ``io_backend``).
+        dataroot_lq: root of the LQ clips, or a list of roots: each training item draws one at random (PTIA's
+            {BI, CRF15, CRF25, CRF35}); in test every root is evaluated (keys prefixed with the root's folder name).
+        dataroot_motion: folder of ``<clip>.npz`` motion files, or a list parallel to ``dataroot_lq``.
+        meta_info_file: clips to use (``clip num_frames (h,w,c)`` lines from scripts/make_meta_info.py, or an
+            official one-clip-per-line list); default: every clip of ``dataroot_gt``.
+        io_backend: ``{type: disk}`` (default), ``{type: lmdb}`` or ``{type: yuv, color: rgb|y}``.
+        scale: HR / LR size ratio; checked against the frames and against ``manifest.json`` of the LQ folders.
+        num_frame: frames per item. Training: window length (required). Test: None/0 = whole clip, odd number =
+            sliding window centred on each frame with ``padding`` at the clip ends.
+        gt_size: HR crop side in training (None = no crop).
+        use_hflip, use_rot, use_temporal_flip: training augmentation (flips, vflip+transpose, reversed order).
+        test_mode: test items (every clip / every window, no randomness) instead of training items.
+        padding: sliding-window padding: replicate | reflection | reflection_circle | circle.
+        gt_frames: ``all`` (GT for every LQ frame) or ``center`` (GT of the centre frame only, as EDVR/BasicSR
+            sliding-window models).
+        interval_list: temporal strides a training window draws from (e.g. ``[1, 2, 3]``).
+        drop_even_frames: space-time input: keep only 0-based even positions (1-based odd frames) of the window or
+            clip as LQ; GT keeps every frame.
+        color: ``rgb`` or ``y`` (BT.601 Y for images; the native Y plane for YUV storage).
+        exclude_clips: clips left out (e.g. a held-out test partition).
+        manifest_check: extra ``{key: value}`` the LQ folders' ``manifest.json`` must agree with (``scale`` is
+            always checked).
+    """
+
+    def __init__(self, dataroot_gt: str, dataroot_lq: str | Sequence[str], dataroot_motion: str | Sequence[str] | None = None,
+                 meta_info_file: str | None = None, io_backend: dict | None = None, scale: int = 4,
+                 num_frame: int | None = None, gt_size: int | None = None, use_hflip: bool = True,
+                 use_rot: bool = True, use_temporal_flip: bool = False, test_mode: bool = False,
+                 padding: str = "reflection_circle", gt_frames: str = "all", interval_list: Sequence[int] = (1,),
+                 drop_even_frames: bool = False, color: str = "rgb", exclude_clips: Sequence[str] | None = None,
+                 manifest_check: dict | None = None):
+        super().__init__()
+        self.prefix = "datasets.val" if test_mode else "datasets.train"
+        self.scale, self.num_frame, self.gt_size = int(scale), num_frame, gt_size
+        self.use_hflip, self.use_rot, self.use_temporal_flip = use_hflip, use_rot, use_temporal_flip
+        self.test_mode, self.padding, self.gt_frames = test_mode, padding, gt_frames
+        self.interval_list = [int(i) for i in as_list(interval_list)] or [1]
+        self.drop_even_frames, self.color = drop_even_frames, color
+        self._check_options()
+
+        backend = dict(io_backend or {"type": "disk"})
+        if backend.get("type") == "yuv":
+            backend.setdefault("color", color)
+        self.io_backend = backend
+        self.gt = open_storage(dataroot_gt, backend, f"{self.prefix}.dataroot_gt")
+        lq_roots = as_list(dataroot_lq)
+        if not lq_roots:
+            raise ConfigError(f"{self.prefix}.dataroot_lq: needs a path (or a list of paths)")
+        many = len(lq_roots) > 1
+        self.lq_roots = lq_roots
+        self.lqs: list[FrameStorage] = [
+            open_storage(r, backend, f"{self.prefix}.dataroot_lq" + (f"[{i}]" if many else ""))
+            for i, r in enumerate(lq_roots)]
+        self.motion_roots = self._motion_roots(dataroot_motion, len(lq_roots))
+        for root in lq_roots:
+            check_manifest(root, {"scale": self.scale, **(manifest_check or {})}, self.prefix)
+
+        infos = read_meta_info(meta_info_file) if meta_info_file else None
+        clips = [i.clip for i in infos] if infos else self.gt.clips()
+        excluded = set(as_list(exclude_clips))
+        self.clips = [c for c in clips if c not in excluded]
+        if not self.clips:
+            raise DataError(f"{self.prefix}: no clips left in {dataroot_gt} (meta_info_file={meta_info_file}, "
+                            f"excluded {sorted(excluded)}); check the paths")
+        declared = {i.clip: i.num_frames for i in infos} if infos else {}
+        self.num_frames = {c: self._check_clip(c, declared.get(c), meta_info_file) for c in self.clips}
+        self.samples = self._make_samples()
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def _check_options(self) -> None:
+        p = self.prefix
+        if self.padding not in PADDING_MODES:
+            raise ConfigError(f"{p}.padding: unknown mode '{self.padding}'; use one of {', '.join(PADDING_MODES)}")
+        if self.gt_frames not in ("all", "center"):
+            raise ConfigError(f"{p}.gt_frames: '{self.gt_frames}' is not 'all' or 'center'")
+        if self.color not in ("rgb", "y"):
+            raise ConfigError(f"{p}.color: '{self.color}' is not 'rgb' or 'y'")
+        if not self.test_mode and not self.num_frame:
+            raise ConfigError(f"{p}.num_frame: training needs the number of frames per item (e.g. 7)")
+        if self.num_frame and self.gt_frames == "center" and self.num_frame % 2 == 0:
+            raise ConfigError(f"{p}.num_frame: gt_frames 'center' needs an odd num_frame, got {self.num_frame}")
+        if self.test_mode and self.num_frame and self.num_frame % 2 == 0:
+            raise ConfigError(f"{p}.num_frame: a sliding test window needs an odd num_frame, got {self.num_frame} "
+                              f"(or null for whole clips)")
+        if self.drop_even_frames and self.gt_frames == "center":
+            raise ConfigError(f"{p}.drop_even_frames: space-time items need gt_frames 'all'")
+        if self.drop_even_frames and self.test_mode and self.num_frame:
+            raise ConfigError(f"{p}.drop_even_frames: in test use whole clips (num_frame: null); the model windows "
+                              f"the kept frames itself")
+
+    def _motion_roots(self, dataroot_motion, n_lq: int) -> list[str | None]:
+        roots = as_list(dataroot_motion)
+        if not roots:
+            return [None] * n_lq
+        if len(roots) != n_lq:
+            raise ConfigError(f"{self.prefix}.dataroot_motion: give one motion folder per dataroot_lq entry "
+                              f"({n_lq}), got {len(roots)}")
+        if self.drop_even_frames:
+            raise ConfigError(f"{self.prefix}.dataroot_motion: motion is at unit frame distance and cannot be used "
+                              f"with drop_even_frames")
+        for i, root in enumerate(roots):
+            if not os.path.isdir(root):
+                suffix = f"[{i}]" if n_lq > 1 else ""
+                raise DataError(f"{self.prefix}.dataroot_motion{suffix}: {root} does not exist; fix the path or "
+                                f"build the motion files with degradation/compress.py")
+        return roots
+
+    def _check_clip(self, clip: str, declared: int | None, meta_file: str | None) -> int:
+        """Frame count of ``clip`` after checking GT, every LQ source, motion and the meta-info file agree."""
+        n = self.gt.num_frames(clip)
+        if declared is not None and declared != n:
+            raise DataError(f"{meta_file}: clip '{clip}' is listed with {declared} frames but "
+                            f"{self.gt.describe(clip)} has {n}; re-create it with scripts/make_meta_info.py")
+        for lq, mroot in zip(self.lqs, self.motion_roots):
+            n_lq = self.lq_frame_count(lq, clip)
+            if n_lq != n:
+                raise DataError(f"clip '{clip}': {n} GT frames in {self.gt.describe(clip)} but {n_lq} LQ frames in "
+                                f"{lq.describe(clip)}; re-create the LQ clip or remove the clip")
+            if mroot is not None:
+                path = motion_path(mroot, clip)
+                n_mv = motion_num_frames(path)
+                if n_mv != n_lq:
+                    raise DataError(f"clip '{clip}': {n_lq} LQ frames in {lq.describe(clip)} but {n_mv} motion "
+                                    f"frames in {path}; re-create the motion file from the same LQ clip")
+        return n
+
+    def lq_frame_count(self, lq: FrameStorage, clip: str) -> int:
+        """Frames of ``clip`` in an LQ source (subclasses whose LQ holds other frames override)."""
+        return lq.num_frames(clip)
+
+    def _make_samples(self) -> list[tuple]:
+        """Training: ``(clip, frame)`` for every frame; test: ``(source, clip, centre or None)``."""
+        if not self.test_mode:
+            return [(c, f) for c in self.clips for f in range(self.num_frames[c])]
+        out = []
+        for s in range(len(self.lqs)):
+            for c in self.clips:
+                if self.num_frame:
+                    out.extend((s, c, f) for f in range(self.num_frames[c]))
+                else:
+                    out.append((s, c, None))
+        return out
+
+    # ------------------------------------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        if self.test_mode:
+            source, clip, center = self.samples[index]
+            lq_idx, gt_idx, key = self.test_indices(clip, center)
+            if len(self.lqs) > 1:
+                key = f"{os.path.basename(os.path.normpath(self.lq_roots[source]))}/{key}"
+            sample = self.load(source, clip, lq_idx, gt_idx)
+        else:
+            clip, frame = self.samples[index]
+            lq_idx, gt_idx, key = self.train_indices(clip, frame)
+            source = random.randrange(len(self.lqs))
+            sample = self.load(source, clip, lq_idx, gt_idx)
+            sample = self.train_transform(sample, key)
+        return self.to_item(sample, key)
+
+    def window_span(self, interval: int) -> int:
+        return (self.num_frame - 1) * interval + 1
+
+    def train_indices(self, clip: str, frame: int) -> tuple[list[int], list[int], str]:
+        """A training window of ``num_frame`` frames: random start (gt ``all``) or centred on ``frame``
+        (gt ``center``, moved inside the clip when too close to an end)."""
+        n = self.num_frames[clip]
+        interval = random.choice(self.interval_list)
+        span = self.window_span(interval)
+        if span > n:
+            raise DataError(f"{self.gt.describe(clip)}: clip has {n} frames, fewer than num_frame {self.num_frame} "
+                            f"at interval {interval}; lower num_frame or exclude the clip")
+        if self.gt_frames == "center":
+            reach = (self.num_frame // 2) * interval
+            center = min(max(frame, reach), n - 1 - reach)
+            start = center - reach
+        else:
+            start = random.randint(0, n - span)
+        window = [start + k * interval for k in range(self.num_frame)]
+        return self.split_window(window) + (f"{clip}/{start:08d}",)
+
+    def split_window(self, window: list[int]) -> tuple[list[int], list[int]]:
+        """(LQ indices, GT indices) of a window of clip frames."""
+        lq_idx = window[::2] if self.drop_even_frames else window
+        gt_idx = [window[len(window) // 2]] if self.gt_frames == "center" else window
+        return lq_idx, gt_idx
+
+    def test_indices(self, clip: str, center: int | None) -> tuple[list[int], list[int], str]:
+        n = self.num_frames[clip]
+        if center is None:
+            window = list(range(n))
+            return self.split_window(window) + (clip,)
+        window = generate_frame_indices(center, self.num_frame, n, self.padding)
+        gt_idx = [center] if self.gt_frames == "center" else window
+        return window, gt_idx, f"{clip}/{center:08d}"
+
+    def read_frames(self, storage: FrameStorage, clip: str, indices: list[int]) -> np.ndarray:
+        """``(t, h, w, c)`` uint8 frames, converted to Y when ``color: y``."""
+        frames = np.stack(storage.read_many(clip, indices))
+        if self.color == "y" and frames.shape[-1] == 3:
+            frames = rgb_to_y(frames)
+        return frames
+
+    def load(self, source: int, clip: str, lq_idx: list[int], gt_idx: list[int]) -> dict:
+        """Read frames (and motion) of one item as numpy arrays; checks the LQ/GT size ratio."""
+        lq = self.read_frames(self.lqs[source], clip, lq_idx)
+        gt = self.read_frames(self.gt, clip, gt_idx)
+        h, w = lq.shape[1:3]
+        if gt.shape[1:3] != (h * self.scale, w * self.scale):
+            raise DataError(f"clip '{clip}': GT frames in {self.gt.describe(clip)} are {gt.shape[2]}x{gt.shape[1]}, "
+                            f"LQ frames in {self.lqs[source].describe(clip)} are {w}x{h}: not scale {self.scale}; "
+                            f"check 'scale' and the folders")
+        sample = {"lq": lq, "gt": gt}
+        mroot = self.motion_roots[source]
+        if mroot is not None:
+            sample.update(load_clip_motion(motion_path(mroot, clip), lq_idx, h, w))
+        return sample
+
+    def train_transform(self, sample: dict, key: str) -> dict:
+        if self.gt_size:
+            sample = paired_random_crop(sample, self.gt_size, self.scale, source=key)
+        return random_augment(sample, self.use_hflip, self.use_rot, self.use_temporal_flip)
+
+    def to_item(self, sample: dict, key: str) -> dict:
+        item: dict[str, Any] = {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"])}
+        if sample.get("ref") is not None:
+            item["ref"] = frames_to_tensor(sample["ref"])
+        for name in ("mv_bwd", "mv_fwd", "qp"):
+            if sample.get(name) is not None:
+                item[name] = torch.from_numpy(np.ascontiguousarray(sample[name], np.float32))
+        if sample.get("frame_types") is not None:
+            item["frame_types"] = torch.from_numpy(np.ascontiguousarray(sample["frame_types"], np.int64))
+        item["key"] = key
+        return item
