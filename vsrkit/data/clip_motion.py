@@ -36,24 +36,6 @@ def motion_num_frames(path: str) -> int:
     return int(shape[0])
 
 
-def _read_npz(path: str) -> dict:
-    try:
-        from vsrkit.codec.motion_io import load_motion  # the codec area's reader, when present
-    except ImportError:
-        load_motion = None
-    try:
-        if load_motion is not None:
-            clip = load_motion(path)
-            get = (lambda k: getattr(clip, k, None)) if not isinstance(clip, dict) else clip.get
-            return {k: get(k) for k in ("mv_bwd", "mv_fwd", "frame_types", "qp")}
-        with np.load(path, allow_pickle=False) as z:
-            return {k: (z[k] if k in z.files else None) for k in ("mv_bwd", "mv_fwd", "frame_types", "qp")}
-    except FileNotFoundError:
-        raise DataError(f"{path}: motion file not found; re-create the dataset's motion folder") from None
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError, EOFError) as exc:
-        raise DataError(f"{path}: unreadable motion file ({exc}); re-create it") from None
-
-
 def qp_to_pixels(qp: np.ndarray, height: int, width: int) -> np.ndarray:
     """``(t, ceil(h/16), ceil(w/16))`` per-macroblock QP -> ``(t, h, w)`` float32, each pixel its block's QP."""
     full = np.repeat(np.repeat(np.asarray(qp, np.float32), MB, axis=1), MB, axis=2)
@@ -61,31 +43,33 @@ def qp_to_pixels(qp: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def load_clip_motion(path: str, indices: list[int], height: int, width: int) -> dict:
-    """Motion of frames ``indices`` of a clip as float32 arrays.
+    """Motion of frames ``indices`` of a clip (read with ``vsrkit.codec.load_motion``) as arrays.
 
-    Returns a dict with ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 (LR pixels), ``frame_types`` ``(t,)`` int64
-    (zeros when absent) and ``qp`` ``(t, h, w)`` float32 (only when the file has QP maps). A spatial size other than
-    the LQ frames' ``height x width`` raises DataError naming the file.
+    Returns a dict with ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 (LR pixels), ``frame_types`` ``(t,)`` int64,
+    ``qp`` ``(t, h, w)`` float32 (only when the file has QP maps) and ``valid_bwd``, ``valid_fwd`` ``(t, h, w)`` bool
+    (only when recorded: True where the codec gave a vector). A frame count or spatial size that does not fit the
+    LQ frames raises DataError naming the file.
     """
-    data = _read_npz(path)
-    for key in ("mv_bwd", "mv_fwd"):
-        if data[key] is None:
-            raise DataError(f"{path}: motion file lacks '{key}'; re-create it with vsrkit.codec.save_motion")
-    t = data["mv_bwd"].shape[0]
-    idx = np.asarray(indices)
-    if idx.size and (idx.max() >= t or data["mv_fwd"].shape[0] != t):
+    from vsrkit.codec import load_motion
+
+    clip = load_motion(path)
+    t = clip.num_frames
+    idx = np.asarray(indices, np.int64)
+    if idx.size and idx.max() >= t:
         raise DataError(f"{path}: motion file has {t} frames, frame {int(idx.max())} requested; "
                         f"the motion and LQ frame counts disagree: re-create the motion file")
-    shape = tuple(data["mv_bwd"].shape[2:])
+    shape = tuple(clip.mv_bwd.shape[2:])
     if shape != (height, width):
         raise DataError(f"{path}: motion fields are {shape[1]}x{shape[0]} but the LQ frames are {width}x{height}; "
                         f"re-create the motion file from the same LQ clip")
     out = {
-        "mv_bwd": np.asarray(data["mv_bwd"][idx], np.float32),
-        "mv_fwd": np.asarray(data["mv_fwd"][idx], np.float32),
-        "frame_types": (np.asarray(data["frame_types"], np.int64)[idx] if data["frame_types"] is not None
-                        else np.zeros(len(idx), np.int64)),
+        "mv_bwd": np.asarray(clip.mv_bwd[idx], np.float32),
+        "mv_fwd": np.asarray(clip.mv_fwd[idx], np.float32),
+        "frame_types": np.asarray(clip.frame_types, np.int64)[idx],
     }
-    if data.get("qp") is not None:
-        out["qp"] = qp_to_pixels(np.asarray(data["qp"])[idx], height, width)
+    if clip.qp is not None:
+        out["qp"] = qp_to_pixels(np.asarray(clip.qp)[idx], height, width)
+    for key in ("valid_bwd", "valid_fwd"):
+        if getattr(clip, key, None) is not None:
+            out[key] = np.asarray(getattr(clip, key), bool)[idx]
     return out

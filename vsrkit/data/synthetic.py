@@ -60,17 +60,12 @@ def write_clip(folder: str, frames: np.ndarray, names: list[str] | None = None, 
 
 def write_motion_npz(path: str, mv_bwd: np.ndarray, mv_fwd: np.ndarray, frame_types: np.ndarray | None = None,
                      qp: np.ndarray | None = None) -> None:
-    """A motion file with the contract's npz keys (fields stored as float16), written atomically."""
-    arrays = {"mv_bwd": mv_bwd.astype(np.float16), "mv_fwd": mv_fwd.astype(np.float16)}
+    """A motion file through the codec area's ``save_motion`` (frame types default to I then P)."""
+    from vsrkit.codec import MotionClip, save_motion
+
     t = mv_bwd.shape[0]
-    arrays["frame_types"] = (np.asarray(frame_types, np.uint8) if frame_types is not None
-                             else np.array([1] + [2] * (t - 1), np.uint8))
-    if qp is not None:
-        arrays["qp"] = np.asarray(qp, np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    types = np.asarray(frame_types, np.uint8) if frame_types is not None else np.array([1] + [2] * (t - 1), np.uint8)
+    save_motion(path, MotionClip(None, mv_bwd, mv_fwd, types, None if qp is None else np.asarray(qp, np.uint8)))
 
 
 def make_compressed_layout(root: str, clips: dict[str, int], lq_size: tuple[int, int] = (16, 16), scale: int = 4,
@@ -99,4 +94,19 @@ def make_compressed_layout(root: str, clips: dict[str, int], lq_size: tuple[int,
             write_motion_npz(os.path.join(root, "motion", f"{clip}.npz"), mv_bwd, -mv_bwd, qp=qp)
             rec.update(mv_bwd=mv_bwd, mv_fwd=-mv_bwd, qp=qp)
         out[clip] = rec
+    return out
+
+
+def make_paired_clips(gt_root: str, lq_root: str, clips: dict[str, int], lq_size: tuple[int, int] = (16, 16),
+                      scale: int = 4, names: list[str] | None = None, seed: int = 0) -> dict[str, dict]:
+    """Paired HR/LR clip folders ``<gt_root>/<clip>/`` and ``<lq_root>/<clip>/`` (clip names may contain '/', as
+    Vimeo's ``00001/0001``); frame files ``00000000.png...`` or ``names`` (e.g. ``im1.png..im7.png``)."""
+    out = {}
+    h, w = lq_size
+    for k, (clip, n) in enumerate(sorted(clips.items())):
+        gt, _, _ = translating_clip(n, h * scale, w * scale, (scale, 2 * scale), seed=seed + k)
+        lq = downscale(gt, scale)
+        write_clip(os.path.join(gt_root, clip), gt, names)
+        write_clip(os.path.join(lq_root, clip), lq, names)
+        out[clip] = {"gt": gt, "lq": lq}
     return out

@@ -7,6 +7,7 @@ A *sample* is a dict of numpy arrays (missing keys are skipped):
 - ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float motion in LR pixels, channel 0 = x. Backward field of frame t:
   pixel (x, y) of frame t ~ pixel (x + dx, y + dy) of frame t-1; forward: the same with frame t+1;
 - ``qp`` ``(t, h, w)`` per-pixel quantiser (each pixel carries its macroblock's QP), cropped like ``lq``;
+- ``valid_bwd``, ``valid_fwd`` ``(t, h, w)`` bool masks of the fields (moved like ``qp``, swapped like the fields);
 - ``frame_types`` ``(t,)`` picture types (only reordered by temporal reversal).
 
 Geometry of the motion under each transform (derived from the definition above, field f at frame t):
@@ -28,9 +29,9 @@ import numpy as np
 
 from vsrkit.errors import DataError
 
-LQ_SIZED = ("lq", "mv_bwd", "mv_fwd", "qp")
+LQ_SIZED = ("lq", "mv_bwd", "mv_fwd", "qp", "valid_bwd", "valid_fwd")
 GT_SIZED = ("gt", "ref")
-TEMPORAL = ("lq", "gt", "ref", "mv_bwd", "mv_fwd", "qp", "frame_types")
+TEMPORAL = ("lq", "gt", "ref", "mv_bwd", "mv_fwd", "qp", "valid_bwd", "valid_fwd", "frame_types")
 FIELDS = ("mv_bwd", "mv_fwd")
 
 
@@ -38,7 +39,7 @@ def _spatial_axes(key: str) -> tuple[int, int]:
     """(h axis, w axis) of each sample key."""
     if key in FIELDS:
         return 2, 3
-    return 1, 2  # (t, h, w, c) frames and (t, h, w) qp maps
+    return 1, 2  # (t, h, w, c) frames and (t, h, w) qp maps / validity masks
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -117,8 +118,9 @@ def augment(sample: dict, hflip: bool = False, vflip: bool = False, transpose: b
         for key in TEMPORAL:
             if out.get(key) is not None:
                 out[key] = out[key][::-1]
-        if out.get("mv_bwd") is not None or out.get("mv_fwd") is not None:
-            out["mv_bwd"], out["mv_fwd"] = out.get("mv_fwd"), out.get("mv_bwd")
+        for bwd, fwd in (("mv_bwd", "mv_fwd"), ("valid_bwd", "valid_fwd")):
+            if out.get(bwd) is not None or out.get(fwd) is not None:
+                out[bwd], out[fwd] = out.get(fwd), out.get(bwd)
     return {k: (np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
 

@@ -10,7 +10,8 @@ An item (the brief's contract) is a dict of
 - ``lq`` ``(t, c, h, w)`` float32 in [0, 1] (c = 3 RGB, or 1 with ``color: y``);
 - ``gt`` ``(t', c, h*scale, w*scale)`` float32 (t' = t, 1 for the centre frame, or more with ``drop_even_frames``);
 - with ``dataroot_motion``: ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 LR pixels, ``frame_types`` ``(t,)`` long,
-  and ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps;
+  ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps, and ``valid_bwd``,
+  ``valid_fwd`` ``(t, h, w)`` bool (where the codec gave a vector) when they record them;
 - ``key`` str: ``clip/00000010`` (first frame of a training window, centre frame of a sliding window) or ``clip``
   for a whole-clip test item.
 """
@@ -81,6 +82,9 @@ class VideoClipDataset(Dataset):
             always checked).
     """
 
+    #: True for datasets whose items are fixed windows (Vimeo septuplets) rather than sliding windows over clips
+    fixed_window = False
+
     def __init__(self, dataroot_gt: str, dataroot_lq: str | Sequence[str], dataroot_motion: str | Sequence[str] | None = None,
                  meta_info_file: str | None = None, io_backend: dict | None = None, scale: int = 4,
                  num_frame: int | None = None, gt_size: int | None = None, use_hflip: bool = True,
@@ -138,12 +142,12 @@ class VideoClipDataset(Dataset):
             raise ConfigError(f"{p}.num_frame: training needs the number of frames per item (e.g. 7)")
         if self.num_frame and self.gt_frames == "center" and self.num_frame % 2 == 0:
             raise ConfigError(f"{p}.num_frame: gt_frames 'center' needs an odd num_frame, got {self.num_frame}")
-        if self.test_mode and self.num_frame and self.num_frame % 2 == 0:
+        if self.test_mode and self.num_frame and self.num_frame % 2 == 0 and not self.fixed_window:
             raise ConfigError(f"{p}.num_frame: a sliding test window needs an odd num_frame, got {self.num_frame} "
                               f"(or null for whole clips)")
         if self.drop_even_frames and self.gt_frames == "center":
             raise ConfigError(f"{p}.drop_even_frames: space-time items need gt_frames 'all'")
-        if self.drop_even_frames and self.test_mode and self.num_frame:
+        if self.drop_even_frames and self.test_mode and self.num_frame and not self.fixed_window:
             raise ConfigError(f"{p}.drop_even_frames: in test use whole clips (num_frame: null); the model windows "
                               f"the kept frames itself")
 
@@ -289,6 +293,9 @@ class VideoClipDataset(Dataset):
         for name in ("mv_bwd", "mv_fwd", "qp"):
             if sample.get(name) is not None:
                 item[name] = torch.from_numpy(np.ascontiguousarray(sample[name], np.float32))
+        for name in ("valid_bwd", "valid_fwd"):
+            if sample.get(name) is not None:
+                item[name] = torch.from_numpy(np.ascontiguousarray(sample[name], bool))
         if sample.get("frame_types") is not None:
             item["frame_types"] = torch.from_numpy(np.ascontiguousarray(sample["frame_types"], np.int64))
         item["key"] = key
