@@ -158,21 +158,25 @@ def _block_cells(vectors: np.ndarray):
 
 
 def _best_reference(luma: np.ndarray, i: int, vectors: np.ndarray, cands: list[int]) -> np.ndarray:
-    """Index into ``cands`` of the picture each block matches best (SAD of the displaced block, rounded vector)."""
+    """Index into ``cands`` of the picture each block matches best.
+
+    The match cost is the sum of absolute luma differences between the block in frame ``i`` and the block displaced
+    by its (rounded) vector in the candidate, over 4 of the 16 pixels of every 4x4 cell (a 2x2 lattice: 4x less
+    work, still decisive because wrong references are off by at least the motion of one frame).
+    """
     h, w = luma.shape[1:]
     block_id, cy, cx = _block_cells(vectors)
     scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
     ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)[block_id]
     oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)[block_id]
-    r = np.arange(4)
-    py = cy[:, None, None] * 4 + r[None, :, None]
-    px = cx[:, None, None] * 4 + r[None, None, :]
-    cur = luma[i][np.clip(py, 0, h - 1), np.clip(px, 0, w - 1)].astype(np.int16)
-    ry = np.clip(py + oy[:, None, None], 0, h - 1)
-    rx = np.clip(px + ox[:, None, None], 0, w - 1)
+    r = np.array([0, 2])
+    py = (cy * 4)[:, None, None] + r[None, :, None]
+    px = (cx * 4)[:, None, None] + r[None, None, :]
+    cur = luma[i].ravel()[np.minimum(py, h - 1) * w + np.minimum(px, w - 1)].astype(np.int16)
+    ref_index = np.clip(py + oy[:, None, None], 0, h - 1) * w + np.clip(px + ox[:, None, None], 0, w - 1)
     sad = np.empty((len(cands), len(vectors)), np.float64)
     for k, u in enumerate(cands):
-        cell_sad = np.abs(luma[u][ry, rx].astype(np.int16) - cur).sum(axis=(1, 2))
+        cell_sad = np.abs(luma[u].ravel()[ref_index].astype(np.int16) - cur).sum(axis=(1, 2))
         sad[k] = np.bincount(block_id, weights=cell_sad, minlength=len(vectors))
     return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
 
@@ -195,19 +199,28 @@ class _Rasteriser:
         direction = (vectors["source"] > 0).astype(np.int64)
         np.clip(cy, 0, self.h4 - 1, out=cy)
         np.clip(cx, 0, self.w4 - 1, out=cx)
-        flat = direction[block_id] * self.cells + cy * self.w4 + cx
-        grid = np.zeros((2, 2 * self.cells), np.float32)
-        grid[0, flat] = vx[block_id]
-        grid[1, flat] = vy[block_id]
-        ok = np.zeros(2 * self.cells, bool)
-        ok[flat] = True
-        grid = grid.reshape(2, 2, self.h4, self.w4).transpose(1, 0, 2, 3)  # dir, xy, y4, x4
-        ok = ok.reshape(2, self.h4, self.w4)
+        cell_dir = direction[block_id]
+        for d in (0, 1):
+            if d == 0 and cell_dir.all() or d == 1 and not cell_dir.any():
+                continue  # no block predicts from this side: the field stays 0 and invalid
+            sel = cell_dir == d
+            flat = cy[sel] * self.w4 + cx[sel]
+            ids = block_id[sel]
+            grid = np.zeros((2, self.cells), np.float32)
+            grid[0, flat] = vx[ids]
+            grid[1, flat] = vy[ids]
+            ok = np.zeros(self.cells, bool)
+            ok[flat] = True
+            self._upsample(grid.reshape(2, self.h4, self.w4), ok.reshape(self.h4, self.w4), mv_out[d],
+                           valid_out[d])
+
+    def _upsample(self, grid, ok, mv_out, valid_out) -> None:
+        """4x4 cells -> pixels: repeat along x (contiguous), broadcast over the 4 rows of each cell."""
         h, w = self.h, self.w
         if self.exact:
-            h4, w4 = h // 4, w // 4
-            mv_out.reshape(2, 2, h4, 4, w4, 4)[...] = grid[:, :, :h4, None, :w4, None]
-            valid_out.reshape(2, h4, 4, w4, 4)[...] = ok[:, :h4, None, :w4, None]
+            h4 = h // 4
+            mv_out.reshape(2, h4, 4, w)[...] = grid[:, :h4].repeat(4, axis=-1)[:, :, None, :w]
+            valid_out.reshape(h4, 4, w)[...] = ok[:h4].repeat(4, axis=-1)[:, None, :w]
         else:
-            mv_out[...] = grid.repeat(4, axis=2).repeat(4, axis=3)[:, :, :h, :w]
-            valid_out[...] = ok.repeat(4, axis=1).repeat(4, axis=2)[:, :h, :w]
+            mv_out[...] = grid.repeat(4, axis=1).repeat(4, axis=2)[:, :h, :w]
+            valid_out[...] = ok.repeat(4, axis=0).repeat(4, axis=1)[:h, :w]
