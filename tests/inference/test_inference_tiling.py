@@ -169,3 +169,11 @@ def test_cuda_tiled_matches_cpu():
     cpu = run_inference(net, lq, inputs, settings)
     gpu = run_inference(net.cuda(), lq, inputs, settings, device="cuda")
     assert (cpu - gpu).abs().max().item() < 1e-3
+
+
+def test_uint8_input_equals_float_input():
+    net = MVVSR(mid_channels=4, num_blocks=1, alignment="none").eval()
+    frames = torch.randint(0, 256, (1, 3, 3, 12, 12), dtype=torch.uint8)
+    settings = InferenceSettings(tile=8, tile_overlap=2)
+    assert torch.allclose(run_inference(net, frames, settings=settings),
+                          run_inference(net, frames.float() / 255.0, settings=settings), atol=1e-6)

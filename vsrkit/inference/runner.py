@@ -86,7 +86,8 @@ def iter_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,
 
     Args:
         net: ``forward(lq, [mv_bwd, mv_fwd, frame_types])`` -> ``(n, t, 3, scale*h, scale*w)``; set to eval mode.
-        lq: ``(n, t, 3, h, w)`` float in [0, 1] (on any device; kept where it is, slices are moved to ``device``).
+        lq: ``(n, t, 3, h, w)`` float in [0, 1], or uint8 in [0, 255] (4x less host memory for long clips); kept
+            where it is, slices are moved to ``device``.
         inputs: per-frame inputs by name, ``(n, t, c, h, w)`` (motion, LR pixels) or ``(n, t)`` (frame types); only
             those that ``net.forward`` names are passed.
         settings: :class:`InferenceSettings`.
@@ -119,7 +120,8 @@ def iter_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,
             for x0, wgt_x in zip(xs, wx):
                 sy, sx = slice(y0, y0 + th), slice(x0, x0 + tw)
                 args = {k: _slice(v, k, run0, run1, sy, sx, (h, w)).to(device) for k, v in passed.items()}
-                x = lq[:, run0:run1, :, sy, sx].to(device, dtype=torch.float32)
+                x = lq[:, run0:run1, :, sy, sx].to(device)
+                x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
                 with _autocast(device, s.autocast):
                     y = net(x, **args)
                 expected = (n, run1 - run0, c, th * sc, tw * sc)
