@@ -85,7 +85,7 @@ def test_qp_map_of_fixed_qp_stream(tmp_path):
 
 def test_block_centres_rasterised_as_centres():
     """A 16x8 block with centre (24, 12) covers x 16..31, y 8..15 (not x 24..39, y 12..19)."""
-    from vsrkit.codec.motion import _Rasteriser
+    from vsrkit.codec.motion import _block_cells, _Rasteriser
 
     dtype = np.dtype([("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"),
                       ("dst_x", "<i2"), ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"),
@@ -95,7 +95,7 @@ def test_block_centres_rasterised_as_centres():
     vec[1] = (1, 4, 4, 0, 0, 2, 30, 0, -8, 4, 4)  # future, 4x4 block at x 0..3, y 28..31
     mv = np.zeros((2, 2, 32, 48), np.float32)
     valid = np.zeros((2, 32, 48), bool)
-    _Rasteriser(32, 48).fill(vec, np.array([2, 1], np.float32), mv, valid)
+    _Rasteriser(32, 48).fill(vec, np.array([2, 1], np.float32), _block_cells(vec), mv, valid)
     expect = np.zeros((32, 48), bool)
     expect[8:16, 16:32] = True
     assert np.array_equal(valid[0], expect)

@@ -96,12 +96,14 @@ def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0)
     mv = np.zeros((2, t, 2, h, w), np.float32)  # direction (0 = bwd, 1 = fwd), frame, xy, y, x
     valid = np.zeros((2, t, h, w), bool)
     raster = _Rasteriser(h, w)
+    search = _ReferenceSearch(video)
     for i in range(t):
         vectors = video.raw_mvs[i]
         if vectors is None or len(vectors) == 0:
             continue
-        distance = _reference_distances(i, vectors, video)
-        raster.fill(vectors, distance, mv[:, i], valid[:, i])
+        cells = _block_cells(vectors)
+        distance = search.distances(i, vectors, cells)
+        raster.fill(vectors, distance, cells, mv[:, i], valid[:, i])
     return MotionClip(frames=video.frames, mv_bwd=mv[0], mv_fwd=mv[1], frame_types=video.frame_types,
                       qp=video.qp, valid_bwd=valid[0], valid_fwd=valid[1])
 
@@ -126,24 +128,6 @@ def reference_candidates(i: int, direction: int, decode_index, is_reference, max
     return sorted(cands, key=lambda u: abs(u - i))
 
 
-def _reference_distances(i: int, vectors: np.ndarray, video) -> np.ndarray:
-    """Temporal distance (in frames, >= 1) of the reference each block of frame ``i`` predicts from."""
-    distance = np.ones(len(vectors), np.float32)
-    for direction in (-1, 1):
-        sel = np.flatnonzero(vectors["source"] < 0) if direction < 0 else np.flatnonzero(vectors["source"] > 0)
-        if sel.size == 0:
-            continue
-        cands = reference_candidates(i, direction, video.decode_index, video.is_reference, video.max_refs)
-        if not cands:
-            continue  # e.g. an open-GOP B-frame whose reference was cut off: keep distance 1
-        if len(cands) == 1:
-            distance[sel] = abs(cands[0] - i)
-            continue
-        best = _best_reference(video.luma, i, vectors[sel], cands)
-        distance[sel] = np.abs(np.asarray(cands)[best] - i)
-    return distance
-
-
 def _block_cells(vectors: np.ndarray):
     """Expand blocks to the 4x4 cells they cover: ``(block_id, cell_y, cell_x)`` (cell units)."""
     bw4 = (vectors["w"].astype(np.int64) + 3) >> 2
@@ -157,28 +141,61 @@ def _block_cells(vectors: np.ndarray):
     return block_id, y4[block_id] + k // bw, x4[block_id] + k % bw
 
 
-def _best_reference(luma: np.ndarray, i: int, vectors: np.ndarray, cands: list[int]) -> np.ndarray:
-    """Index into ``cands`` of the picture each block matches best.
+class _ReferenceSearch:
+    """Finds, for every block, the temporal distance (frames, >= 1) to the picture it predicts from."""
 
-    The match cost is the sum of absolute luma differences between the block in frame ``i`` and the block displaced
-    by its (rounded) vector in the candidate, over 4 of the 16 pixels of every 4x4 cell (a 2x2 lattice: 4x less
-    work, still decisive because wrong references are off by at least the motion of one frame).
-    """
-    h, w = luma.shape[1:]
-    block_id, cy, cx = _block_cells(vectors)
-    scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
-    ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)[block_id]
-    oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)[block_id]
-    r = np.array([0, 2])
-    py = (cy * 4)[:, None, None] + r[None, :, None]
-    px = (cx * 4)[:, None, None] + r[None, None, :]
-    cur = luma[i].ravel()[np.minimum(py, h - 1) * w + np.minimum(px, w - 1)].astype(np.int16)
-    ref_index = np.clip(py + oy[:, None, None], 0, h - 1) * w + np.clip(px + ox[:, None, None], 0, w - 1)
-    sad = np.empty((len(cands), len(vectors)), np.float64)
-    for k, u in enumerate(cands):
-        cell_sad = np.abs(luma[u].ravel()[ref_index].astype(np.int16) - cur).sum(axis=(1, 2))
-        sad[k] = np.bincount(block_id, weights=cell_sad, minlength=len(vectors))
-    return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
+    def __init__(self, video):
+        self.video = video
+        self.luma16 = None  # (t, h*w) int16, made on the first search that needs it
+
+    def distances(self, i: int, vectors: np.ndarray, cells) -> np.ndarray:
+        video = self.video
+        distance = np.ones(len(vectors), np.float32)
+        source = vectors["source"]
+        for direction in (-1, 1):
+            on_side = source < 0 if direction < 0 else source > 0
+            if not on_side.any():
+                continue
+            cands = reference_candidates(i, direction, video.decode_index, video.is_reference, video.max_refs)
+            if not cands:
+                continue  # e.g. an open-GOP B-frame whose reference was cut off: keep distance 1
+            if len(cands) == 1:
+                distance[on_side] = abs(cands[0] - i)
+                continue
+            best = self._best(i, vectors, cells, on_side, cands)
+            distance[on_side] = np.abs(np.asarray(cands) - i)[best[on_side]]
+        return distance
+
+    def _best(self, i: int, vectors: np.ndarray, cells, on_side: np.ndarray, cands: list[int]) -> np.ndarray:
+        """Index into ``cands`` of the picture each block matches best (valid where ``on_side``).
+
+        The cost is the sum of absolute luma differences between the block in frame ``i`` and the block displaced
+        by its (rounded) vector in the candidate, over 4 of the 16 pixels of each 4x4 cell (a 2x2 lattice: 4x less
+        work, still decisive because a wrong reference is off by at least one frame of motion).
+        """
+        t, h, w = self.video.luma.shape
+        if self.luma16 is None:
+            self.luma16 = self.video.luma.reshape(t, h * w).astype(np.int16)
+        block_id, cy, cx = cells
+        keep = on_side[block_id]
+        block_id, cy, cx = block_id[keep], cy[keep], cx[keep]
+        scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
+        ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)
+        oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)
+        py = (cy[:, None] * 4 + _LATTICE_Y).ravel()
+        px = (cx[:, None] * 4 + _LATTICE_X).ravel()
+        pixel_block = np.repeat(block_id, 4)
+        cur = self.luma16[i][np.minimum(py, h - 1) * w + np.minimum(px, w - 1)]
+        ref_index = np.clip(py + oy[pixel_block], 0, h - 1) * w + np.clip(px + ox[pixel_block], 0, w - 1)
+        sad = np.empty((len(cands), len(vectors)))
+        for k, u in enumerate(cands):
+            sad[k] = np.bincount(pixel_block, weights=np.abs(self.luma16[u][ref_index] - cur),
+                                 minlength=len(vectors))
+        return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
+
+
+_LATTICE_Y = np.array([0, 0, 2, 2])
+_LATTICE_X = np.array([0, 2, 0, 2])
 
 
 class _Rasteriser:
@@ -190,15 +207,18 @@ class _Rasteriser:
         self.cells = self.h4 * self.w4
         self.exact = h % 4 == 0 and w % 4 == 0
 
-    def fill(self, vectors: np.ndarray, distance: np.ndarray, mv_out: np.ndarray, valid_out: np.ndarray) -> None:
-        """Fill ``mv_out (2 dirs, 2, h, w)`` and ``valid_out (2 dirs, h, w)`` for one frame."""
-        block_id, cy, cx = _block_cells(vectors)
+    def fill(self, vectors: np.ndarray, distance: np.ndarray, cells, mv_out: np.ndarray,
+             valid_out: np.ndarray) -> None:
+        """Fill ``mv_out (2 dirs, 2, h, w)`` and ``valid_out (2 dirs, h, w)`` for one frame.
+
+        ``cells`` is :func:`_block_cells` of ``vectors``; ``distance`` the per-block temporal distance.
+        """
+        block_id, cy, cx = cells
+        cy, cx = np.clip(cy, 0, self.h4 - 1), np.clip(cx, 0, self.w4 - 1)
         scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1) * distance
         vx = vectors["motion_x"] / scale
         vy = vectors["motion_y"] / scale
         direction = (vectors["source"] > 0).astype(np.int64)
-        np.clip(cy, 0, self.h4 - 1, out=cy)
-        np.clip(cx, 0, self.w4 - 1, out=cx)
         cell_dir = direction[block_id]
         for d in (0, 1):
             if d == 0 and cell_dir.all() or d == 1 and not cell_dir.any():
