@@ -58,12 +58,16 @@ def write_meta_info(path: str, infos: list[ClipInfo]) -> None:
 
 
 def scan_storage(storage, clips: list[str] | None = None) -> list[ClipInfo]:
-    """ClipInfo of every clip of a :class:`~vsrkit.data.storage.FrameStorage` (shape read from its first frame)."""
+    """ClipInfo of every clip of a :class:`~vsrkit.data.storage.FrameStorage` (shape of its first frame, from the
+    PNG header alone for PNG folders)."""
     out = []
     for clip in clips if clips is not None else storage.clips():
         n = storage.num_frames(clip)
         if n == 0:
             raise DataError(f"{storage.describe(clip)}: clip has no frames; remove it or add its frames")
-        shape = tuple(int(v) for v in storage.read(clip, 0).shape)
+        if hasattr(storage, "frame_shape") and storage.kind == "disk":
+            shape = storage.frame_shape(clip)
+        else:
+            shape = tuple(int(v) for v in storage.read(clip, 0).shape)
         out.append(ClipInfo(clip, n, shape))
     return out

@@ -177,6 +177,16 @@ class DiskStorage(FrameStorage):
     def num_frames(self, clip: str) -> int:
         return len(self.frame_files(clip))
 
+    def frame_shape(self, clip: str, index: int = 0) -> tuple[int, int, int]:
+        """``(h, w, 3)`` of a frame as read (always RGB), from the PNG header alone when possible."""
+        self._check_index(clip, index)
+        path = self.frame_files(clip)[index]
+        with open(path, "rb") as f:
+            head = f.read(24)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), 3
+        return tuple(int(v) for v in self.read(clip, index).shape)
+
     def read(self, clip: str, index: int) -> np.ndarray:
         self._check_index(clip, index)
         return read_png(self.frame_files(clip)[index])
