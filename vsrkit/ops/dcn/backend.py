@@ -69,13 +69,33 @@ def build_directory() -> Path:
     return root / "dcn_ext" / tag
 
 
+def cuda_home() -> str | None:
+    """The CUDA toolkit root holding ``bin/nvcc`` and ``include/cuda_runtime_api.h``: ``$CUDA_HOME`` if set, else
+    ``/usr/local/cuda``, else derived from the ``nvcc`` on PATH (symlinks resolved)."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    for root in candidates:
+        if root and (Path(root) / "bin" / "nvcc").exists() and (Path(root) / "include" / "cuda_runtime_api.h").exists():
+            return root
+    return None
+
+
 def jit_build(verbose: bool = False) -> ModuleType:
     """Compile ``csrc/`` with :func:`torch.utils.cpp_extension.load` (cached; recompiles only when sources change).
 
-    Raises whatever the compiler raises; callers decide whether to fall back.
+    Uses ``$TORCH_CUDA_ARCH_LIST`` when set (else torch's default: the visible GPUs' architectures). Raises whatever
+    the compiler raises; callers decide whether to fall back.
     """
-    from torch.utils.cpp_extension import load
+    home = cuda_home()
+    if home and not os.environ.get("CUDA_HOME"):
+        os.environ["CUDA_HOME"] = home
+    import torch.utils.cpp_extension as cpp_extension
 
+    if home and cpp_extension.CUDA_HOME != home:  # torch guessed the root at its import, possibly wrongly
+        cpp_extension.CUDA_HOME = home
+    load = cpp_extension.load
     directory = build_directory()
     directory.mkdir(parents=True, exist_ok=True)
     return load(name="vsrkit_dcn_ext", sources=extension_sources(), build_directory=str(directory),
