@@ -1,0 +1,151 @@
+"""Upscale a video with a trained vsrkit network: mp4 in -> mp4 out.
+
+    python scripts/infer_video.py --opt options/demo/test_mvvsr_demo.yml \
+        --model experiments/mvvsr_demo/models/net_g_latest.pth --input in.mp4 --output out.mp4 \
+        [--tile 128 --tile-overlap 16] [--chunk 20 --chunk-overlap 4] [--compare out.png] [--device cpu|cuda|auto]
+        [--ablate_mvs] [--ablate_second_order] [--non-h264 fail|spynet] [--set network_g.x=y ...]
+
+Any H.264 file works, including phone videos with B-frames and several reference frames: ``vsrkit.codec.read_motion``
+decodes it, exports the motion vectors and brings them to unit temporal distance. The clip is processed in temporal
+chunks (context frames on both sides are computed and discarded) and spatial tiles (overlapping, cross-faded), so
+memory stays bounded: device memory by one ``(chunk + 2*chunk_overlap) x tile x tile`` run, host memory by the decoded
+LR clip (frames + motion fields, ``~ t*h*w*19`` bytes) and one chunk of HR output. The result is encoded with
+PyAV/libx264 as it is produced. A non-H.264 input (e.g. HEVC) has no exported motion vectors: with ``--non-h264 fail``
+(default) the script stops with a clear message; ``--non-h264 spynet`` switches to ``alignment: spynet`` (same trunk,
+SPyNet flow), with trained flow from ``--fallback-model`` (a checkpoint of the SPyNet baseline) or ``--spynet``
+(local SPyNet weights). Networks with ``alignment: spynet`` or ``none`` read any video PyAV decodes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--opt", required=True, help="options YAML of the model (its network_g section is used)")
+    p.add_argument("--model", required=True, help="checkpoint (net_g_*.pth)")
+    p.add_argument("--input", required=True, help="input video (H.264 mp4 for alignment: mv)")
+    p.add_argument("--output", required=True, help="output mp4 (H.264, scale x the input size)")
+    p.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: val.tile of the options, "
+                                                          "else whole frames)")
+    p.add_argument("--tile-overlap", type=int, default=None, help="LR overlap of tiles (default: val.tile_overlap)")
+    p.add_argument("--tile-mode", choices=("blend", "crop"), default="blend")
+    p.add_argument("--chunk", type=int, default=None, help="frames per temporal chunk (default: val.chunk, else 20)")
+    p.add_argument("--chunk-overlap", type=int, default=None,
+                   help="context frames on each side of a chunk (default: val.chunk_overlap, else 4)")
+    p.add_argument("--compare", default=None, help="write a side-by-side PNG (bicubic | vsrkit) of one frame")
+    p.add_argument("--compare-frame", type=int, default=None, help="frame index for --compare (default: middle)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda if available)")
+    p.add_argument("--autocast", choices=("bf16", "fp16"), default=None, help="mixed precision on CUDA")
+    p.add_argument("--ablate_mvs", action="store_true", help="zero the codec motion vectors (paper ablation)")
+    p.add_argument("--ablate_second_order", action="store_true", help="disable second-order propagation")
+    p.add_argument("--non-h264", choices=("fail", "spynet"), default="fail",
+                   help="what to do with a non-H.264 input for an alignment: mv model")
+    p.add_argument("--fallback-model", default=None, help="--non-h264 spynet: checkpoint of the SPyNet baseline")
+    p.add_argument("--spynet", default=None, help="--non-h264 spynet: local SPyNet weights (BasicSR/mmagic)")
+    p.add_argument("--param-key", default=None, help="params_ema or params (default: path.param_key_g)")
+    p.add_argument("--crf", type=float, default=18.0, help="x264 CRF of the output (default 18; 0 = lossless)")
+    p.add_argument("--preset", default="medium", help="x264 preset of the output")
+    p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="option overrides")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p.parse_args(argv)
+
+
+def resolve_device(name: str):
+    import torch
+
+    from vsrkit.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name}: not a device name; use cpu, cuda or cuda:N") from None
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tqdm import tqdm
+
+    from vsrkit.codec import encode_h264
+    from vsrkit.errors import ConfigError
+    from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference, to_uint8_frames
+    from vsrkit.inference.video import (build_and_load, network_config, read_input, side_by_side, spynet_fallback,
+                                        stream_info, write_png)
+    from vsrkit.options import load_options
+
+    opt = load_options(args.opt, args.set, is_train=False)
+    val = opt.get("val") or {}
+    param_key = args.param_key or (opt.get("path") or {}).get("param_key_g", "params_ema")
+    device = resolve_device(args.device)
+    cfg = network_config(opt, args.ablate_mvs, args.ablate_second_order)
+    net = build_and_load(cfg, args.model, param_key)
+    need_motion = "mv_bwd" in forward_inputs(net) and getattr(net, "alignment", "mv") == "mv"
+    codec, _ = stream_info(args.input)
+    if need_motion and codec != "h264" and args.non_h264 == "spynet":
+        if args.ablate_mvs:
+            raise ConfigError("--ablate_mvs has no meaning with --non-h264 spynet (there are no codec MVs)")
+        print(f"{args.input}: {codec} has no exported motion vectors; using alignment: spynet", file=sys.stderr)
+        net = spynet_fallback(opt, args.model, param_key, args.spynet, args.fallback_model, args.ablate_second_order)
+        need_motion = False
+    net = net.to(device)
+    scale = int(getattr(net, "scale", opt.get("scale", 4)))
+
+    start = time.perf_counter()
+    clip = read_input(args.input, need_motion, args.max_frames)
+    t, h, w, _ = clip.frames.shape
+    decode_s = time.perf_counter() - start
+    lq, inputs = clip.tensors()
+    chunk = args.chunk if args.chunk is not None else (val.get("chunk") or 20)
+    settings = InferenceSettings(
+        scale=scale, chunk=chunk,
+        chunk_overlap=args.chunk_overlap if args.chunk_overlap is not None else val.get("chunk_overlap", 4),
+        tile=args.tile if args.tile is not None else val.get("tile"),
+        tile_overlap=args.tile_overlap if args.tile_overlap is not None else val.get("tile_overlap", 16),
+        tile_mode=args.tile_mode, autocast=args.autocast)
+    compare_at = args.compare_frame if args.compare_frame is not None else t // 2
+    if args.compare and not 0 <= compare_at < t:
+        raise ConfigError(f"--compare-frame {compare_at}: the clip has {t} frames (0..{t - 1})")
+    compare_frame = {}
+
+    progress = tqdm(total=count_runs(t, h, w, settings), unit="run", desc=f"x{scale} {w}x{h}->{w * scale}x{h * scale}",
+                    disable=args.quiet, file=sys.stderr)
+
+    def frames():
+        for first, out in iter_inference(net, lq, inputs, settings, device=device, progress=progress):
+            sr = to_uint8_frames(out[0]).numpy()
+            if args.compare and first <= compare_at < first + len(sr):
+                compare_frame["sr"] = sr[compare_at - first].copy()
+            yield from sr
+
+    fps = int(round(clip.fps)) if clip.fps and clip.fps > 0 else 25
+    start = time.perf_counter()
+    # x264 turns CRF 0 into lossless constant QP 0: ask for that directly so that the settings check agrees.
+    rate = {"crf": args.crf} if args.crf > 0 else {"qp": 0}
+    result = encode_h264(frames(), args.output, preset=args.preset, fps=fps, threads=0, **rate)
+    progress.close()
+    infer_s = time.perf_counter() - start
+    if args.compare:
+        write_png(args.compare, side_by_side(clip.frames[compare_at], compare_frame["sr"], scale))
+    print(f"{args.output}: {result.num_frames} frames {result.width}x{result.height} @ {fps} fps "
+          f"(input {clip.codec} {w}x{h}; decode {decode_s:.1f} s, SR + encode {infer_s:.1f} s = "
+          f"{result.num_frames / max(infer_s, 1e-9):.2f} frames/s on {device})"
+          + (f"; comparison: {args.compare}" if args.compare else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    from vsrkit.cli import run_cli
+
+    run_cli(main)

@@ -1,0 +1,175 @@
+"""Pieces of ``scripts/infer_video.py``: network from options + checkpoint, input video -> tensors, comparison image.
+
+Kept here (not in the script) so that they are importable and tested.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vsrkit.errors import CheckpointError, ConfigError, DataError
+
+NON_H264_POLICIES = ("fail", "spynet")
+
+
+@dataclass
+class InputClip:
+    """A decoded input video.
+
+    Attributes:
+        frames: ``(t, h, w, 3)`` uint8 RGB.
+        mv_bwd, mv_fwd: ``(t, 2, h, w)`` float32 LR pixels (vsrkit convention), or None without codec motion.
+        frame_types: ``(t,)`` uint8 FFmpeg picture types (I=1, P=2, B=3), or None.
+        fps: the stream's average frame rate (0.0 if unknown).
+        codec: the stream's codec name.
+    """
+    frames: np.ndarray
+    mv_bwd: np.ndarray | None
+    mv_fwd: np.ndarray | None
+    frame_types: np.ndarray | None
+    fps: float
+    codec: str
+
+    def tensors(self) -> tuple[torch.Tensor, dict]:
+        """``lq (1, t, 3, h, w)`` uint8 (a view, no copy) and the motion inputs as ``(1, t, ...)`` tensors."""
+        lq = torch.from_numpy(self.frames).permute(0, 3, 1, 2).unsqueeze(0)
+        inputs = {}
+        if self.mv_bwd is not None:
+            inputs["mv_bwd"] = torch.from_numpy(self.mv_bwd).unsqueeze(0)
+            inputs["mv_fwd"] = torch.from_numpy(self.mv_fwd).unsqueeze(0)
+        if self.frame_types is not None:
+            inputs["frame_types"] = torch.from_numpy(self.frame_types.astype(np.int64)).unsqueeze(0)
+        return lq, inputs
+
+
+def stream_info(path: str) -> tuple[str, float]:
+    """``(codec_name, average fps)`` of the first video stream; DataError for unreadable files."""
+    from vsrkit.codec.decode import open_video
+
+    container, stream = open_video(path)
+    try:
+        rate = stream.average_rate or stream.guessed_rate
+        return stream.codec_context.name, float(rate) if rate else 0.0
+    finally:
+        container.close()
+
+
+def read_input(path: str, need_motion: bool, max_frames: int | None = None) -> InputClip:
+    """Decode ``path``; with ``need_motion`` (an ``alignment: mv`` network) it must be H.264 (motion vectors).
+
+    Raises:
+        DataError: missing/unreadable file; a non-H.264 file when motion is needed (the caller decides on a
+            fallback before calling, see :data:`NON_H264_POLICIES`).
+    """
+    from vsrkit.codec import decode_video, read_motion
+
+    codec, fps = stream_info(path)
+    if need_motion:
+        if codec != "h264":
+            raise DataError(f"{path}: is {codec}, but the network aligns with H.264 motion vectors; re-encode it as "
+                            f"H.264, or run with --non-h264 spynet (SPyNet flow instead of codec motion)")
+        clip = read_motion(path, frames=True, qp=False)
+        frames, mv_bwd, mv_fwd, types = clip.frames, clip.mv_bwd, clip.mv_fwd, clip.frame_types
+    else:
+        video = decode_video(path, frames=True, qp=False)
+        frames, mv_bwd, mv_fwd, types = video.frames, None, None, video.frame_types
+    if frames is None or len(frames) == 0:
+        raise DataError(f"{path}: no decodable frames")
+    if max_frames is not None:
+        frames = frames[:max_frames]
+        mv_bwd = None if mv_bwd is None else mv_bwd[:max_frames]
+        mv_fwd = None if mv_fwd is None else mv_fwd[:max_frames]
+        types = None if types is None else types[:max_frames]
+    return InputClip(np.ascontiguousarray(frames), mv_bwd, mv_fwd, types, fps, codec)
+
+
+def network_config(opt: dict, ablate_mvs: bool = False, ablate_second_order: bool = False,
+                   alignment: str | None = None) -> dict:
+    """``opt['network_g']`` with the published ablation flags (and an alignment override) applied."""
+    if "network_g" not in opt:
+        raise ConfigError(f"{opt.get('opt_path', 'options')}: no network_g section; give the training/test options "
+                          f"of the checkpoint")
+    cfg = dict(opt["network_g"])
+    if ablate_mvs:
+        cfg["ablate_mvs"] = True
+    if ablate_second_order:
+        cfg["second_order"] = False
+    if alignment is not None:
+        cfg["alignment"] = alignment
+        if alignment != "spynet":
+            cfg.pop("spynet_pretrained", None)
+    return cfg
+
+
+def build_and_load(cfg: dict, model_path: str, param_key: str = "params_ema", strict: bool = True):
+    """Build ``cfg`` from the ARCHS registry and load ``model_path`` into it (eval mode)."""
+    from vsrkit.builders import build_network
+    from vsrkit.engine.checkpoint import load_network
+
+    net = build_network(cfg, "network_g")
+    if not os.path.isfile(model_path):
+        raise CheckpointError(f"{model_path}: checkpoint not found; pass --model with a trained net_g_*.pth")
+    load_network(net, model_path, param_key=param_key, strict=strict)
+    return net.eval()
+
+
+def spynet_fallback(opt: dict, model_path: str, param_key: str, spynet_path: str | None,
+                    fallback_model: str | None, ablate_second_order: bool = False):
+    """The network for a non-H.264 input of an ``alignment: mv`` model: the same trunk with SPyNet alignment.
+
+    With ``fallback_model`` (a checkpoint of the SPyNet baseline trained with the same options except
+    ``alignment: spynet``) that checkpoint is used as is. Otherwise the MV model's trunk is loaded and SPyNet gets
+    the local weights ``spynet_path`` (BasicSR/mmagic layout); without either there is no sensible flow, so it fails.
+    """
+    from vsrkit.archs.spynet import load_spynet
+
+    cfg = network_config(opt, ablate_second_order=ablate_second_order, alignment="spynet")
+    if fallback_model:
+        return build_and_load(cfg, fallback_model, param_key)
+    spynet_path = spynet_path or (opt.get("path") or {}).get("pretrain_spynet")
+    if not spynet_path:
+        raise ConfigError("--non-h264 spynet needs trained flow: give --fallback-model (a checkpoint of the "
+                          "alignment: spynet baseline) or --spynet (local SPyNet weights, BasicSR/mmagic layout)")
+    net = build_and_load(cfg, model_path, param_key, strict=False)  # trunk only; the MV refiner is not used
+    load_spynet(spynet_path, net.spynet)
+    return net.eval()
+
+
+def bicubic_frames(frames: np.ndarray, scale: int) -> np.ndarray:
+    """``(k, h, w, 3)`` uint8 -> ``(k, scale*h, scale*w, 3)`` uint8 by bicubic upsampling (torch, clamped)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    up = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    return (up.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def side_by_side(lq: np.ndarray, sr: np.ndarray, scale: int, labels=("bicubic", "vsrkit")) -> np.ndarray:
+    """``[bicubic(lq) | sr]`` with labels: lq ``(h, w, 3)``, sr ``(scale*h, scale*w, 3)`` uint8 RGB -> RGB image."""
+    import cv2
+
+    bic = bicubic_frames(lq[None], scale)[0]
+    if bic.shape != sr.shape:
+        raise DataError(f"comparison: SR frame {sr.shape} is not {scale}x the input frame {lq.shape}")
+    gap = np.full((sr.shape[0], 8, 3), 255, np.uint8)
+    img = np.ascontiguousarray(np.concatenate([bic, gap, sr], axis=1))
+    size = max(0.4, sr.shape[0] / 400)
+    for text, x0 in zip(labels, (0, sr.shape[1] + 8)):
+        org = (x0 + 6, int(22 * size) + 4)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), max(1, int(3 * size)), cv2.LINE_AA)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), max(1, int(size)), cv2.LINE_AA)
+    return img
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    """Write an RGB uint8 image as PNG atomically (temporary name in the same folder, then rename)."""
+    import cv2
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}.png")
+    if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise DataError(f"{path}: could not write the comparison image (check the folder permissions)")
+    os.replace(tmp, path)
