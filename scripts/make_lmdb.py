@@ -25,11 +25,14 @@ def main(argv=None) -> int:
                         help="png: store PNG bytes (default); raw: store decoded RGB (bigger, no decode cost)")
     parser.add_argument("--png-level", type=int, default=1, help="zlib level when re-encoding non-PNG input")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("--verify", action="store_true",
+                        help="decode every PNG while packing (slower; finds corruption inside files)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         n = make_lmdb(args.input, args.output, workers=args.workers, compression=args.compression,
-                      png_level=args.png_level, overwrite=args.overwrite, progress=not args.no_progress)
+                      png_level=args.png_level, overwrite=args.overwrite, progress=not args.no_progress,
+                      verify=args.verify)
     except VsrkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

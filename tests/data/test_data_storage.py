@@ -126,3 +126,15 @@ def test_yuv_bad_sizes_name_the_file(tmp_path):
     (badname / "clip.yuv").write_bytes(data)
     with pytest.raises(DataError, match=r"clip.yuv: YUV file name must be"):
         open_storage(str(badname), {"type": "yuv"}).clips()
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_make_lmdb_truncated_input_leaves_nothing(tmp_path, verify):
+    from vsrkit.data.lmdb_writer import make_lmdb
+
+    _make_folder(tmp_path / "frames", clips=("a",), n=3)
+    path = tmp_path / "frames" / "a" / "00000002.png"
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"00000002.png: .*truncated"):
+        make_lmdb(str(tmp_path / "frames"), str(tmp_path / "x.lmdb"), workers=1, progress=False, verify=verify)
+    assert sorted(os.listdir(tmp_path)) == ["frames"]  # no x.lmdb, no temporary folder

@@ -196,3 +196,22 @@ def test_meta_info_file_selects_and_checks_clips(layout, tmp_path):
     meta.write_text("city 8 (64,64,3)\n")
     with pytest.raises(DataError, match=r"meta.txt: clip 'city' is listed with 8 frames"):
         DATASETS.get("CompressedVideoDataset")(dataroot=str(root), meta_info_file=str(meta), test_mode=True)
+
+
+def test_lmdb_dataset_in_worker_processes(layout, tmp_path):
+    """The LMDB is opened lazily in each DataLoader worker (read-only, no lock) and gives the same items."""
+    root, _ = layout
+    from vsrkit.data.lmdb_writer import make_lmdb
+
+    for sub in ("gt", "lq"):
+        make_lmdb(str(root / sub), str(tmp_path / f"{sub}.lmdb"), workers=1, progress=False)
+    ds = DATASETS.get("CompressedVideoDataset")(dataroot=str(root), dataroot_gt=str(tmp_path / "gt.lmdb"),
+                                                dataroot_lq=str(tmp_path / "lq.lmdb"), io_backend={"type": "lmdb"},
+                                                test_mode=True)
+    ds[0]  # opened in the main process first: workers must not reuse that handle
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
+    keys = []
+    for batch, i in zip(loader, range(len(ds))):
+        keys.append(batch["key"][0])
+        torch.testing.assert_close(batch["lq"][0], ds[i]["lq"], atol=0, rtol=0)
+    assert keys == ["calendar", "city"]

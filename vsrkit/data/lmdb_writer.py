@@ -1,7 +1,8 @@
 """Pack a folder of clips (``<input>/<clip>/<frames>``) into an LMDB that :class:`~vsrkit.data.storage.LmdbStorage`
 reads: ``data.mdb`` + ``meta_info.txt`` (``clip/00000000 (h,w,c) png|raw`` per frame), keys ``clip/00000000``.
 
-Frames are read by a pool of worker processes (PNG decode for the shape check, re-encode only when needed), written
+Frames are read by a pool of worker processes (PNG input is stored as is, its shape taken from the header; other
+formats are decoded and re-encoded; ``verify`` decodes everything), written
 by the main process in batched transactions, into ``<output>.tmp-<pid>`` that is renamed to ``<output>`` at the end:
 an interrupted run leaves nothing at ``<output>``.
 """
@@ -14,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key
+from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key, png_shape
 from vsrkit.errors import DataError
 
 COMPRESSIONS = ("png", "raw")
@@ -32,10 +33,14 @@ def list_frames(input_dir: str) -> list[tuple[str, str]]:
     return items
 
 
-def _encode(job: tuple[str, str, str, int]) -> tuple[str, bytes, tuple[int, int, int]]:
-    key, path, compression, level = job
+def _encode(job: tuple[str, str, str, int, bool]) -> tuple[str, bytes, tuple[int, int, int]]:
+    """Value and shape of one frame. PNG input stored as PNG is not decoded unless ``verify`` (its header gives the
+    shape and its IEND chunk shows it is complete); anything else is decoded."""
+    key, path, compression, level, verify = job
     with open(path, "rb") as f:
         data = f.read()
+    if compression == "png" and path.lower().endswith(".png") and not verify:
+        return key, data, png_shape(data, path)
     frame = decode_image(data, path)
     if compression == "raw":
         return key, np.ascontiguousarray(frame).tobytes(), frame.shape
@@ -44,8 +49,12 @@ def _encode(job: tuple[str, str, str, int]) -> tuple[str, bytes, tuple[int, int,
     return key, data, frame.shape
 
 
-def _encoded(items, compression: str, level: int, workers: int) -> Iterator[tuple[str, bytes, tuple]]:
-    jobs = [(k, p, compression, level) for k, p in items]
+def _encoded(items, compression: str, level: int, workers: int, pool=None,
+             verify: bool = False) -> Iterator[tuple[str, bytes, tuple]]:
+    jobs = [(k, p, compression, level, verify) for k, p in items]
+    if pool is not None:
+        yield from pool.imap(_encode, jobs, chunksize=8)
+        return
     if workers <= 1:
         yield from map(_encode, jobs)
         return
@@ -54,8 +63,14 @@ def _encoded(items, compression: str, level: int, workers: int) -> Iterator[tupl
 
 
 def make_lmdb(input_dir: str, output: str, workers: int = 2, compression: str = "png", png_level: int = 1,
-              overwrite: bool = False, progress: bool = True, batch: int = 256) -> int:
-    """Pack ``input_dir`` into the LMDB ``output``; returns the number of frames written."""
+              overwrite: bool = False, progress: bool = True, batch: int = 256, pool=None,
+              verify: bool = False) -> int:
+    """Pack ``input_dir`` into the LMDB ``output``; returns the number of frames written.
+
+    ``pool``: an existing ``multiprocessing`` pool to read frames with (instead of starting ``workers`` processes).
+    ``verify``: decode every PNG (finds corruption inside files; by default PNG input is only checked for a valid
+    header and a complete end, which is enough to catch truncated copies, and stored without decoding).
+    """
     import lmdb
 
     if compression not in COMPRESSIONS:
@@ -82,7 +97,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 2, compression: str = 
 
             bar = tqdm(total=len(items), unit="frame", desc=f"lmdb {os.path.basename(output)}")
         txn = env.begin(write=True)
-        for n, (key, data, shape) in enumerate(_encoded(items, compression, png_level, workers), 1):
+        for n, (key, data, shape) in enumerate(_encoded(items, compression, png_level, workers, pool, verify), 1):
             txn.put(key.encode("ascii"), data)
             meta_lines.append(f"{key} ({shape[0]},{shape[1]},{shape[2]}) {compression}")
             if n % batch == 0:

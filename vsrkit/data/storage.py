@@ -39,6 +39,20 @@ def decode_image(data: bytes, source: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def png_shape(data: bytes, source: str) -> tuple[int, int, int]:
+    """``(h, w, 3)`` of PNG bytes from the IHDR header, after checking the file ends with the IEND chunk (a cheap
+    truncation check; corruption inside is only found by decoding). Raises DataError naming ``source``."""
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise DataError(f"{source}: not a PNG file (bad signature or header); re-create it")
+    if not data.endswith(PNG_IEND):
+        raise DataError(f"{source}: PNG is truncated (no IEND chunk at the end); re-create or re-download it")
+    return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big"), 3
+
+
 def encode_png(frame: np.ndarray, compression: int = 1) -> bytes:
     """Encode an ``(h, w, 3)`` uint8 RGB (or ``(h, w)`` gray) frame as PNG bytes (zlib level ``compression``)."""
     img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 and frame.shape[2] == 3 else frame
@@ -183,7 +197,7 @@ class DiskStorage(FrameStorage):
         path = self.frame_files(clip)[index]
         with open(path, "rb") as f:
             head = f.read(24)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
             return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), 3
         return tuple(int(v) for v in self.read(clip, index).shape)
 
