@@ -265,6 +265,13 @@ class LmdbStorage(FrameStorage):
             # py-lmdb refuses to open one environment twice in a process: share it between storages
             cache_key = (os.getpid(), os.path.realpath(self.root))
             if cache_key not in _LMDB_ENVS:
+                for other in [k for k in _LMDB_ENVS if k[0] != cache_key[0]]:
+                    # inherited through fork (DataLoader workers): unusable here and blocks a re-open; release it
+                    env = _LMDB_ENVS.pop(other)
+                    try:
+                        env.close()
+                    except lmdb.Error:
+                        pass
                 _LMDB_ENVS[cache_key] = lmdb.open(self.root, readonly=True, lock=False, readahead=False,
                                                   meminit=False, max_readers=512)
             self._env, self._pid = _LMDB_ENVS[cache_key], os.getpid()
