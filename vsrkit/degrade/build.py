@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from importlib import metadata
 
 import numpy as np
@@ -78,13 +77,10 @@ def list_clips(root: str) -> dict[str, list[str]]:
 
 
 def tool_versions() -> dict:
-    """Versions that decide the output bits: python, vsrkit, numpy, torch, opencv."""
-    import cv2
+    """The project's recorded tool versions (:func:`vsrkit.codec.versions.tool_versions`) plus torch."""
+    from vsrkit.codec.versions import tool_versions as base_versions
 
-    import vsrkit
-
-    out = {"python": platform.python_version(), "vsrkit": vsrkit.__version__, "numpy": np.__version__,
-           "opencv": cv2.__version__}
+    out = base_versions()
     try:
         out["torch"] = metadata.version("torch")
     except metadata.PackageNotFoundError:
