@@ -27,7 +27,7 @@ def test_reds_sliding_window_holds_out_reds4(reds):
     train = DATASETS.get("REDSDataset")(**kw, num_frame=5, gt_size=32, interval_list=[1])
     assert train.clips == ["001", "100", "240", "269"] and len(train) == 24
     item = train[0]  # clip 001, frame 0 -> window moved inside the clip: frames 0..4, GT frame 2
-    assert item["key"] == "001/00000000" and item["lq"].shape == (5, 3, 8, 8) and item["gt"].shape == (1, 3, 32, 32)
+    assert item["key"] == "001/00000002" and item["lq"].shape == (5, 3, 8, 8) and item["gt"].shape == (1, 3, 32, 32)
     test = DATASETS.get("REDSDataset")(**kw, num_frame=5, test_mode=True)
     assert test.clips == ["000", "011", "015", "020"] and len(test) == 24
     item = test[6]
@@ -111,3 +111,18 @@ def test_vimeo_bad_septuplet(vimeo, tmp_path):
     with pytest.raises(ConfigError, match="odd number of frames <= 7"):
         DATASETS.get("Vimeo90KDataset")(dataroot_gt=str(root / "sequences"), dataroot_lq=str(root / "BIx4"),
                                         meta_info_file=str(root / "sep_trainlist.txt"), num_frame=9)
+
+
+def test_vimeo_from_lmdb_nested_clip_names(vimeo, tmp_path):
+    from vsrkit.data.lmdb_writer import make_lmdb
+
+    root, arrays = vimeo
+    make_lmdb(str(root / "sequences"), str(tmp_path / "gt.lmdb"), workers=1, progress=False)
+    make_lmdb(str(root / "BIx4"), str(tmp_path / "lq.lmdb"), workers=1, progress=False)
+    assert (tmp_path / "gt.lmdb" / "meta_info.txt").read_text().split("\n")[6] == "00001/0001/00000006 (32,48,3) png"
+    ds = DATASETS.get("Vimeo90KDataset")(dataroot_gt=str(tmp_path / "gt.lmdb"), dataroot_lq=str(tmp_path / "lq.lmdb"),
+                                         meta_info_file=str(root / "fast_testset.txt"), io_backend={"type": "lmdb"},
+                                         task="stvsr", test_mode=True)
+    item = ds[0]
+    np.testing.assert_array_equal(_u8(item["lq"]), arrays["00001/0002"]["lq"][[0, 2, 4, 6]])
+    np.testing.assert_array_equal(_u8(item["gt"]), arrays["00001/0002"]["gt"])

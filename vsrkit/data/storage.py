@@ -259,6 +259,9 @@ class LmdbStorage(FrameStorage):
         self._pid = None
 
     def _txn_get(self, key: str) -> bytes | None:
+        return self._txn_get_many([key])[0]
+
+    def _txn_get_many(self, keys: list[str]) -> list[bytes | None]:
         import lmdb
 
         if self._env is None or self._pid != os.getpid():
@@ -276,7 +279,7 @@ class LmdbStorage(FrameStorage):
                                                   meminit=False, max_readers=512)
             self._env, self._pid = _LMDB_ENVS[cache_key], os.getpid()
         with self._env.begin(write=False) as txn:
-            return txn.get(key.encode("ascii"))
+            return [txn.get(k.encode("ascii")) for k in keys]
 
     def clips(self) -> list[str]:
         return sorted(self._counts)
@@ -288,7 +291,14 @@ class LmdbStorage(FrameStorage):
 
     def read(self, clip: str, index: int) -> np.ndarray:
         key = lmdb_key(clip, index)
-        data = self._txn_get(key)
+        return self._decode(key, self._txn_get(key))
+
+    def read_many(self, clip: str, indices) -> list[np.ndarray]:
+        """Several frames of one clip in a single read transaction."""
+        keys = [lmdb_key(clip, int(i)) for i in indices]
+        return [self._decode(k, v) for k, v in zip(keys, self._txn_get_many(keys))]
+
+    def _decode(self, key: str, data: bytes | None) -> np.ndarray:
         if data is None:
             raise DataError(f"{self.root}: key '{key}' not found in the LMDB; re-create it with "
                             f"scripts/make_lmdb.py or fix the meta-info file")

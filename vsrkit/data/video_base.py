@@ -12,8 +12,11 @@ An item (the brief's contract) is a dict of
 - with ``dataroot_motion``: ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 LR pixels, ``frame_types`` ``(t,)`` long,
   ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps, and ``valid_bwd``,
   ``valid_fwd`` ``(t, h, w)`` bool (where the codec gave a vector) when they record them;
-- ``key`` str: ``clip/00000010`` (first frame of a training window, centre frame of a sliding window) or ``clip``
-  for a whole-clip test item.
+- ``key`` str: ``clip/00000010`` (first frame of a training window; the centre frame with ``gt_frames: center`` and
+  of a sliding test window) or ``clip`` for a whole-clip test item.
+
+Motion at the padded positions of a sliding test window is the motion of the frame repeated there (padding repeats
+frames, not their relation to the neighbours); recurrent models should test on whole clips.
 """
 from __future__ import annotations
 
@@ -242,7 +245,8 @@ class VideoClipDataset(Dataset):
         else:
             start = random.randint(0, n - span)
         window = [start + k * interval for k in range(self.num_frame)]
-        return self.split_window(window) + (f"{clip}/{start:08d}",)
+        named = window[len(window) // 2] if self.gt_frames == "center" else start
+        return self.split_window(window) + (f"{clip}/{named:08d}",)
 
     def split_window(self, window: list[int]) -> tuple[list[int], list[int]]:
         """(LQ indices, GT indices) of a window of clip frames."""
