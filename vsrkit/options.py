@@ -20,6 +20,7 @@ from vsrkit.errors import ConfigError
 
 ANY = object()  # a value of any type, not checked here
 OPEN = "open"  # a mapping checked later against a registered class
+REMOVABLE = "removable"  # like OPEN, or null to drop a section inherited from a _base_ file
 
 _LOADER_KEYS = {
     "name": str, "type": str, "phase": str, "batch_size_per_gpu": int, "num_worker_per_gpu": int,
@@ -41,7 +42,8 @@ SCHEMA: dict[str, Any] = {
     "channels_last": bool,
     "compile": bool,
     "find_unused_parameters": bool,
-    "datasets": {"*": OPEN},
+    "demo_data": OPEN,  # arguments of vsrkit.data.demo_builder.build_demo_dataset; built once if missing
+    "datasets": {"*": REMOVABLE},
     "network_g": OPEN,
     "path": {
         "pretrain_network_g": (str, type(None)), "strict_load_g": bool, "param_key_g": str,
@@ -100,6 +102,7 @@ def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_trai
         if key not in opt:
             raise ConfigError(f"{path}: missing required key '{key}'")
     opt = deep_merge(copy.deepcopy(DEFAULTS), opt)
+    opt["datasets"] = {k: v for k, v in (opt.get("datasets") or {}).items() if v is not None}
     opt["is_train"] = is_train
     opt["opt_path"] = str(path)
     return opt
@@ -191,7 +194,9 @@ def _validate(node: dict, schema: Any, file: str, prefix: str) -> None:
 def _check_value(value: Any, rule: Any, file: str, where: str) -> None:
     if rule is ANY:
         return
-    if rule == OPEN:
+    if rule == REMOVABLE and value is None:
+        return
+    if rule in (OPEN, REMOVABLE):
         if not isinstance(value, dict):
             raise ConfigError(f"{file}: '{where}' must be a mapping (with a 'type' key), got {value!r}")
         return

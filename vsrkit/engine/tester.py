@@ -15,6 +15,7 @@ from vsrkit.builders import build_dataset
 from vsrkit.data.loader import build_val_loader
 from vsrkit.engine.dist import DistInfo, init_dist
 from vsrkit.engine.logger import setup_logger
+from vsrkit.engine.prepare import prepare_demo_data
 from vsrkit.engine.seed import set_seed
 from vsrkit.errors import ConfigError
 from vsrkit.metrics import tensor_to_uint8
@@ -41,6 +42,7 @@ class Tester:
             self.root.mkdir(parents=True, exist_ok=True)
         setup_logger(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log", self.dist.is_main)
         set_seed(opt["manual_seed"], opt.get("deterministic", False))
+        prepare_demo_data(opt, self.dist)
         sets = {k: v for k, v in opt.get("datasets", {}).items() if k.startswith(("test", "val"))}
         if not sets:
             raise ConfigError(f"{opt['opt_path']}: no datasets.test_* section to evaluate")

@@ -13,6 +13,7 @@ from vsrkit.builders import build_dataset
 from vsrkit.data.loader import build_train_loader, build_val_loader, prefetch
 from vsrkit.engine import checkpoint as ckpt
 from vsrkit.engine.dist import DistInfo, barrier, gather_objects, init_dist
+from vsrkit.engine.prepare import prepare_demo_data
 from vsrkit.engine.logger import ProgressMeter, TensorBoardLogger, format_eta, setup_logger
 from vsrkit.engine.seed import get_rng_state, set_rng_state, set_seed
 from vsrkit.errors import ConfigError
@@ -48,6 +49,7 @@ class Trainer:
         log.info("vsrkit %s | torch %s | device %s | world size %d | seed %d%s", __version__, torch.__version__,
                  self.dist.device, self.dist.world_size, seed, " | deterministic" if opt.get("deterministic") else "")
 
+        prepare_demo_data(opt, self.dist)
         ds_opts = opt.get("datasets", {})
         if "train" not in ds_opts:
             raise ConfigError(f"{opt['opt_path']}: datasets.train is missing")

@@ -14,7 +14,8 @@ from vsrkit.engine.checkpoint import load_network, unwrap
 from vsrkit.engine.dist import DistInfo, reduce_mean
 from vsrkit.engine.ema import ModelEMA
 from vsrkit.errors import VsrkitError
-from vsrkit.models.net_io import forward_inputs, run_net
+from vsrkit.inference.runner import InferenceSettings, forward_inputs, run_inference
+from vsrkit.models.net_io import run_net
 from vsrkit.registry import MODELS, OPTIMIZERS, SCHEDULERS
 
 log = logging.getLogger("vsrkit")
@@ -149,16 +150,17 @@ class VideoSRModel:
         net = net or self.eval_net
         was_training = net.training
         net.eval()
-        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         val = self.opt.get("val", {})
-        with self.autocast():
-            if val.get("tile") or val.get("chunk"):
-                from vsrkit.inference import chunked_tiled_inference
-
-                out = chunked_tiled_inference(net, batch, self.inputs, scale=self.opt.get("scale", 4),
-                                              tile=val.get("tile"), tile_overlap=val.get("tile_overlap", 16),
-                                              chunk=val.get("chunk"), chunk_overlap=val.get("chunk_overlap", 2))
-            else:
+        if val.get("tile") or val.get("chunk"):  # bounded memory: slices are moved to the device one by one
+            settings = InferenceSettings(scale=self.opt.get("scale", 4), chunk=val.get("chunk"),
+                                         chunk_overlap=val.get("chunk_overlap", 2), tile=val.get("tile"),
+                                         tile_overlap=val.get("tile_overlap", 16),
+                                         autocast=self.opt.get("precision") if self.autocast_dtype else None)
+            side = {k: batch[k] for k in self.inputs if k in batch}
+            out = run_inference(net, batch["lq"], side, settings, device=self.device)
+        else:
+            batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            with self.autocast():
                 out = run_net(net, batch, self.inputs)
         net.train(was_training)
         return out.float().clamp_(0, 1)
