@@ -11,7 +11,6 @@ Re-running with another ``--split`` adds that split to an existing output.
 """
 import argparse
 import os
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout

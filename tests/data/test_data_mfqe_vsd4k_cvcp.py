@@ -1,10 +1,9 @@
 """MFQEv2 (YUV, Y/RGB, key-frame references), VSD4K patch grids and chunks, CVCP QP sampling, on tiny layouts."""
 import numpy as np
 import pytest
-import torch
 
 from vsrkit.data.mfqe_dataset import key_frame_refs
-from vsrkit.data.storage import read_png, rgb_to_yuv420, write_yuv420, yuv_file_name
+from vsrkit.data.storage import rgb_to_yuv420, write_yuv420, yuv_file_name
 from vsrkit.data.synthetic import downscale, make_paired_clips, translating_clip
 from vsrkit.data.vsd4k_dataset import quantile_chunks
 from vsrkit.errors import ConfigError, DataError
