@@ -89,23 +89,11 @@ def yuv420_to_rgb(i420: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def rgb_to_yuv420(frame: np.ndarray) -> np.ndarray:
-    """``(h, w, 3)`` uint8 RGB -> flat I420 bytes ``(h*w*3/2,)`` uint8, BT.601 limited range.
+    """``(h, w, 3)`` uint8 RGB -> flat I420 bytes ``(h*w*3/2,)`` uint8, BT.601 limited range, chroma averaged over
+    each 2x2 block (``vsrkit.codec.yuv``, the conversion every encoder of the project uses)."""
+    from vsrkit.codec.yuv import rgb_to_yuv420p, yuv420p_to_i420
 
-    Chroma is the average of each 2x2 block (as ``reformat('yuv420p')``), not OpenCV's top-left point sample.
-    h and w must be even.
-    """
-    h, w = frame.shape[:2]
-    if h % 2 or w % 2:
-        raise DataError(f"YUV 4:2:0 needs an even frame size, got {w}x{h}")
-    rgb = frame.astype(np.float64) / 255.0
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
-    u = 128.0 - 37.797 * r - 74.203 * g + 112.0 * b
-    v = 128.0 + 112.0 * r - 93.786 * g - 18.214 * b
-    u = u.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    v = v.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8).ravel() for p in (y, u, v)]
-    return np.concatenate(planes)
+    return yuv420p_to_i420(*rgb_to_yuv420p(frame)).reshape(-1)
 
 
 def yuv_file_name(name: str, width: int, height: int, num_frames: int | None = None) -> str:
@@ -114,14 +102,17 @@ def yuv_file_name(name: str, width: int, height: int, num_frames: int | None = N
 
 
 def write_yuv420(path: str, frames: Iterable[np.ndarray]) -> int:
-    """Write RGB uint8 frames as raw 8-bit 4:2:0 to ``path`` (temporary name then rename); returns the count."""
+    """Write RGB uint8 frames as raw 8-bit 4:2:0 (``vsrkit.codec.yuv.write_yuv420p``) to a temporary name, then
+    rename to ``path``; returns the frame count."""
+    from vsrkit.codec.yuv import write_yuv420p
+
     tmp = f"{path}.tmp{os.getpid()}"
-    count = 0
-    with open(tmp, "wb") as f:
-        for frame in frames:
-            f.write(rgb_to_yuv420(frame).tobytes())
-            count += 1
-    os.replace(tmp, path)
+    try:
+        count, _, _ = write_yuv420p(tmp, frames)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return count
 
 
