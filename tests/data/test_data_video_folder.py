@@ -215,3 +215,22 @@ def test_lmdb_dataset_in_worker_processes(layout, tmp_path):
         keys.append(batch["key"][0])
         torch.testing.assert_close(batch["lq"][0], ds[i]["lq"], atol=0, rtol=0)
     assert keys == ["calendar", "city"]
+
+
+def test_interval_windows_and_y_channel(layout):
+    root, arrays = layout
+    import random
+
+    ds = DATASETS.get("VideoFolderDataset")(dataroot_gt=str(root / "gt"), dataroot_lq=str(root / "lq"), num_frame=3,
+                                            interval_list=[3], use_hflip=False, use_rot=False, color="y")
+    random.seed(1)
+    starts = set()
+    for _ in range(12):
+        item = ds[0]  # calendar (9 frames): stride 3 -> windows (s, s+3, s+6) with s in 0..2
+        start = int(item["key"].split("/")[1])
+        starts.add(start)
+        assert item["lq"].shape == (3, 1, 16, 16)
+    assert starts == {0, 1, 2}
+    rgb = arrays["calendar"]["lq"][[start, start + 3, start + 6]].astype(np.float64) / 255
+    y = 16 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
+    np.testing.assert_array_equal((item["lq"][:, 0] * 255).round().numpy(), np.rint(y))
