@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One command that verifies vsrkit's DCN CUDA extension on a GPU machine:
+#   1. builds the extension (JIT build of vsrkit/ops/dcn/csrc into $VSRKIT_CACHE_DIR, or with GPU_CHECKS_SETUP=1
+#      also `VSRKIT_CUDA_EXT=1 python setup.py build_ext --inplace`),
+#   2. runs tests/ops (CPU tests + GPU parity / gradient / determinism tests vs torchvision),
+#   3. runs scripts/bench_dcn.py (full table, then the deterministic backward for batch 1 and 8).
+# Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
+# any test failed (the benchmark still runs after failed tests, so the numbers are always there).
+#
+#   bash scripts/gpu_checks.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG_DIR="${OUT:-results/gpu_checks}"
+mkdir -p "$LOG_DIR"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export VSRKIT_CACHE_DIR="${VSRKIT_CACHE_DIR:-$PWD/build/vsrkit_cache}"
+
+python3 - 2>/dev/null <<'PY' || { echo "gpu_checks: no CUDA device visible; nothing to check"; exit 2; }
+import torch
+assert torch.cuda.is_available()
+print("gpu_checks:", torch.cuda.get_device_name(), "capability", torch.cuda.get_device_capability(),
+      "torch", torch.__version__, "cuda", torch.version.cuda)
+PY
+if [ -z "${CUDA_HOME:-}" ]; then
+  CUDA_HOME="$(python3 -c 'from vsrkit.ops.dcn.backend import cuda_home; print(cuda_home() or "")')"
+  [ -n "$CUDA_HOME" ] && export CUDA_HOME
+fi
+if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
+  TORCH_CUDA_ARCH_LIST="$(python3 -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')"
+  export TORCH_CUDA_ARCH_LIST
+fi
+export MAX_JOBS="${MAX_JOBS:-$(nproc)}"
+echo "gpu_checks: CUDA_HOME=${CUDA_HOME:-?} TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST MAX_JOBS=$MAX_JOBS"
+status=0
+
+echo "== 1. build =="
+start=$(date +%s)
+if ! python3 -c "from vsrkit.ops.dcn import backend; m = backend.jit_build(verbose=True); print('built', m.__file__)" \
+    > "$LOG_DIR/build.log" 2>&1; then
+  tail -n 60 "$LOG_DIR/build.log"
+  echo "gpu_checks: BUILD FAILED (log: $LOG_DIR/build.log)"
+  exit 1
+fi
+echo "JIT build ok in $(( $(date +%s) - start )) s: $(tail -n 1 "$LOG_DIR/build.log")"
+if [ "${GPU_CHECKS_SETUP:-0}" = "1" ]; then
+  if VSRKIT_CUDA_EXT=1 python3 setup.py build_ext --inplace > "$LOG_DIR/build_setup.log" 2>&1; then
+    echo "setup.py build_ext --inplace ok (vsrkit/ops/dcn/_ext*.so is now preferred over the JIT build)"
+  else
+    tail -n 40 "$LOG_DIR/build_setup.log"; echo "gpu_checks: setup.py build FAILED"; status=1
+  fi
+fi
+
+echo "== 2. tests =="
+python3 -m pytest tests/ops -q -m "not nvcc" -ra 2>&1 | tee "$LOG_DIR/tests.log"
+[ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: TESTS FAILED"; status=1; }
+
+echo "== 3. benchmark =="
+python3 scripts/bench_dcn.py 2>&1 | tee "$LOG_DIR/bench.log"
+[ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: BENCHMARK FAILED"; status=1; }
+python3 scripts/bench_dcn.py --deterministic --batches 1 8 --dtypes fp32 bf16 2>&1 | tee "$LOG_DIR/bench_deterministic.log"
+[ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: DETERMINISTIC BENCHMARK FAILED"; status=1; }
+
+echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"
+exit $status
