@@ -117,6 +117,12 @@ def test_lmdb_backend_gives_identical_items(layout, tmp_path):
         assert a["key"] == b["key"]
         for k in ("lq", "gt", "mv_bwd", "frame_types"):
             torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
+    # the LMDB carries the manifest of its source: the option check still applies
+    assert (tmp_path / "lq.lmdb" / "manifest.json").read_text() == (root / "manifest.json").read_text()
+    with pytest.raises(DataError, match=r"lq.lmdb/manifest.json: manifest says scale=4"):
+        DATASETS.get("VideoFolderDataset")(dataroot_gt=str(tmp_path / "gt.lmdb"),
+                                           dataroot_lq=str(tmp_path / "lq.lmdb"), num_frame=3, scale=2,
+                                           io_backend={"type": "lmdb"})
     # training from LMDB also works
     train = DATASETS.get("VideoFolderDataset")(dataroot_gt=str(tmp_path / "gt.lmdb"),
                                                dataroot_lq=str(tmp_path / "lq.lmdb"), num_frame=3, gt_size=16,

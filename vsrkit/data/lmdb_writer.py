@@ -4,7 +4,8 @@ reads: ``data.mdb`` + ``meta_info.txt`` (``clip/00000000 (h,w,c) png|raw`` per f
 Frames are read by a pool of worker processes (PNG input is stored as is, its shape taken from the header; other
 formats are decoded and re-encoded; ``verify`` decodes everything), written
 by the main process in batched transactions, into ``<output>.tmp-<pid>`` that is renamed to ``<output>`` at the end:
-an interrupted run leaves nothing at ``<output>``.
+an interrupted run leaves nothing at ``<output>``. The ``manifest.json`` of the input (or of its parent folder) is
+copied into the LMDB so that datasets can still check their options against it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from vsrkit.data.manifest import MANIFEST, find_manifest
 from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key, png_shape
 from vsrkit.errors import DataError
 
@@ -112,6 +114,9 @@ def make_lmdb(input_dir: str, output: str, workers: int = 2, compression: str = 
             bar.close()
         with open(os.path.join(tmp, LMDB_META), "w") as f:
             f.write("\n".join(meta_lines) + "\n")
+        manifest = find_manifest(input_dir)
+        if manifest is not None:  # the LMDB keeps the settings its frames were made with
+            shutil.copy2(manifest, os.path.join(tmp, MANIFEST))
         lock = os.path.join(tmp, "lock.mdb")
         if os.path.exists(lock):
             os.remove(lock)
