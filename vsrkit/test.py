@@ -15,7 +15,12 @@ def test_main(argv) -> int:
     from vsrkit.train import parse_args
 
     args = parse_args(argv, is_train=False)
-    opt = load_options(args.opt, args.set, is_train=False)
+    overrides = list(args.set)
+    if args.ablate_mvs:
+        overrides.append("network_g.ablate_mvs=true")
+    if args.ablate_second_order:
+        overrides.append("network_g.second_order=false")
+    opt = load_options(args.opt, overrides, is_train=False)
     try:
         Tester(opt).run()
     finally:
