@@ -70,3 +70,13 @@ def test_ema_network_is_used_for_inference_and_tiled_equals_whole():
     chunked = model.infer(b)
     assert chunked.shape == whole.shape
     assert (chunked - whole).abs().max() < 0.05  # recurrent context is cut at chunk borders: close, not equal
+
+
+def test_channels_last_gives_the_same_numbers():
+    torch.manual_seed(0)
+    plain = VideoSRModel(make_opt(), DistInfo())
+    torch.manual_seed(0)
+    cl = VideoSRModel({**make_opt(), "channels_last": True}, DistInfo())
+    assert cl.net.conv_last.weight.is_contiguous(memory_format=torch.channels_last)
+    b = batch_of(1)
+    assert torch.allclose(plain.infer(b), cl.infer(b), atol=1e-5)
