@@ -29,13 +29,16 @@ def ext():
     return module
 
 
-def make_case(n, c_in, c_out, h, w, k, stride, padding, dilation, groups, dg, dtype=torch.float32, seed=0):
+def make_case(n, c_in, c_out, h, w, k, stride, padding, dilation, groups, dg, dtype=torch.float32, seed=0,
+              integer_offsets=False):
     g = torch.Generator(device="cuda").manual_seed(seed)
     h_out = (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1
     w_out = (w + 2 * padding - dilation * (k - 1) - 1) // stride + 1
     dev = dict(device="cuda", dtype=torch.float32)
     x = torch.rand(n, c_in, h, w, generator=g, **dev)
     offset = (torch.rand(n, dg * 2 * k * k, h_out, w_out, generator=g, **dev) - 0.5) * 6  # crosses the borders
+    if integer_offsets:  # exactly on pixels, on the -1 / size borders and on half pixels
+        offset = (offset * 2).round() / 2
     mask = torch.rand(n, dg * k * k, h_out, w_out, generator=g, **dev)
     weight = torch.randn(c_out, c_in // groups, k, k, generator=g, **dev) / (c_in // groups * k * k) ** 0.5
     bias = torch.randn(c_out, generator=g, **dev)
@@ -69,6 +72,16 @@ def test_fp32_parity_with_torchvision(ext, case, deterministic):
         assert a.shape == b.shape and a.dtype == b.dtype, name
         err = (a - b).abs().max().item()
         assert err <= 1e-4, f"{case} {name}: max abs diff {err:.3g} > 1e-4 (max |ref| {b.abs().max().item():.3g})"
+
+
+def test_border_conventions_with_integer_offsets(ext):
+    """Samples exactly on pixels and at -1 / the far border follow torchvision's value and gradient conventions."""
+    case = CASES["64to64_dg8"]
+    inputs, grad_out = make_case(*case, seed=5, integer_offsets=True)
+    conv = case[6:]
+    for name, a, b in zip(NAMES, run(inputs, grad_out, conv, "cuda"), run(inputs, grad_out, conv, "torchvision")):
+        err = (a - b).abs().max().item()
+        assert err <= 1e-4, f"{name}: max abs diff {err:.3g}"
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -121,3 +134,20 @@ def test_bad_dtype_is_rejected(ext):
     inputs, _ = make_case(*CASES["batch40"])
     with pytest.raises(RuntimeError, match="unsupported dtype"):
         modulated_deform_conv2d(*[t.double() for t in inputs], 1, 1, 1, 1, 4, backend="cuda")
+
+
+def test_autocast_runs_in_bf16_on_tensor_cores(ext):
+    """fp32 inputs inside torch.autocast(bfloat16): the extension casts to bf16; result close to fp32."""
+    inputs, grad_out = make_case(*CASES["64to64_dg8"], seed=4)
+    ref = modulated_deform_conv2d(*inputs, 1, 1, 1, 1, 8, backend="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = modulated_deform_conv2d(*inputs, 1, 1, 1, 1, 8, backend="cuda")
+    assert out.dtype == torch.bfloat16
+    assert ((out.float() - ref).abs().max() / ref.abs().max()).item() <= 3e-2
+
+
+def test_empty_batch_on_gpu(ext):
+    inputs, grad_out = make_case(0, 8, 6, 5, 5, 3, 1, 1, 1, 1, 2)
+    outs = run(inputs, grad_out, (1, 1, 1, 1, 2), "cuda")
+    assert outs[0].shape == (0, 6, 5, 5)
+    assert all(g.shape == t.shape for g, t in zip(outs[1:], inputs))

@@ -120,7 +120,9 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
             :func:`deterministic_requested`. The torchvision backend ignores it.
         backend: ``"cuda"`` / ``"torchvision"`` to bypass the automatic choice (tests, benchmarks); None: automatic.
     Returns:
-        ``(n, c_out, h_out, w_out)`` in the dtype of ``x`` (all inputs must share dtype and device).
+        ``(n, c_out, h_out, w_out)``. The CUDA backend casts all inputs to the autocast dtype inside
+        ``torch.autocast("cuda")``, else to the dtype of ``x``; torchvision needs equal dtypes (or its own autocast,
+        which runs in float32).
     """
     stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
     _check_shapes(x, offset, mask, weight, bias, stride, padding, dilation, groups, deformable_groups)
@@ -129,6 +131,11 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
     if backend == "cuda":
         if load_extension() is None or x.device.type != "cuda":
             raise RuntimeError("modulated_deform_conv2d: backend='cuda' needs CUDA tensors and the extension")
+        # The extension needs one dtype: the autocast dtype inside torch.autocast (tensor cores), else x's dtype.
+        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+        x, offset, mask, weight = (t if t.dtype == dtype else t.to(dtype) for t in (x, offset, mask, weight))
+        if bias is not None and bias.dtype != dtype:
+            bias = bias.to(dtype)
         return _ModulatedDeformConv2dCUDA.apply(x, offset, mask, weight, bias, stride, padding, dilation, groups,
                                                 deformable_groups, deterministic_requested(deterministic))
     if backend != "torchvision":

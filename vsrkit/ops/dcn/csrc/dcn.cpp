@@ -21,7 +21,9 @@ namespace {
 DcnShape make_shape(const at::Tensor& x, const at::Tensor& offset, const at::Tensor& mask, const at::Tensor& weight,
                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups,
                     int64_t dg) {
+#ifndef VSRKIT_DCN_EMULATION  // the CPU emulation of tests/ops/dcn_emu runs the kernels on CPU tensors
   TORCH_CHECK(x.is_cuda(), "dcn: tensors must be on a CUDA device");
+#endif
   for (const at::Tensor* t : {&offset, &mask, &weight}) {
     TORCH_CHECK(t->device() == x.device(), "dcn: all tensors must be on ", x.device());
     TORCH_CHECK(t->scalar_type() == x.scalar_type(), "dcn: all tensors must have dtype ", x.scalar_type());
@@ -95,6 +97,10 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_out_in, const at::Tensor
   const DcnShape s = make_shape(x, offset, mask, weight, sh, sw, ph, pw, dh, dw, groups, dg);
   TORCH_CHECK(grad_out.size(0) == s.N && grad_out.size(1) == s.Cout && grad_out.size(2) == s.Ho &&
                   grad_out.size(3) == s.Wo, "dcn: grad_out has shape ", grad_out.sizes());
+  if (s.NP == 0) {  // empty batch: nothing flows back except zeros
+    return {at::zeros_like(x), at::zeros_like(offset), at::zeros_like(mask), at::zeros_like(weight),
+            has_bias ? at::zeros({s.Cout}, x.options()) : at::Tensor()};
+  }
   const at::Tensor weight_t = permute_weight(weight);
   const auto f32 = x.options().dtype(at::kFloat);
 

@@ -14,9 +14,14 @@
 // (im2col); here tiles of Col are computed straight into shared memory and consumed by the GEMM (implicit GEMM).
 #pragma once
 
+#ifdef VSRKIT_DCN_EMULATION
+// Host emulation used only by tests/ops/dcn_emu (runs these kernels on the CPU with one std::thread per CUDA thread).
+#include "cuda_emulation.h"
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
+#endif
 #include <stdint.h>
 
 #include <type_traits>
@@ -55,39 +60,43 @@ __host__ __device__ constexpr int ld_mn(int dim) { return dim + 8; }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bilinear sampling with torchvision's boundary rules: a point at or beyond one pixel outside the image reads 0;
-// otherwise each of the four corners contributes only if it lies inside the image.
+// otherwise each of the four corners contributes only if it lies inside the image. The coordinate gradient follows
+// torchvision too: it is taken on the cell floor(h), floor(w) with out-of-image corners read as 0 and no "outside"
+// cut-off, so a point exactly at h == -1 (or w == -1) has value 0 but the one-sided derivative of the cell [-1, 0].
 struct BilinearPoint {
   int idx[4];      // in-plane offsets of the corners (top-left, top-right, bottom-left, bottom-right)
-  float wt[4];     // bilinear weights of the corners, 0 for corners outside the image
+  float wt[4];     // bilinear weights of the corners, 0 for corners outside the image or when !inside
   bool ok[4];      // corner inside the image
   float lh, lw;    // fractional position in the cell (for the coordinate gradients)
-  bool inside;     // false: value 0, all gradients 0
+  bool inside;     // false: value 0 and no gradient for x or mask (the offset gradient may still be non-zero)
+  bool any;        // some corner inside the image (else every gradient is 0)
 };
 
 __device__ __forceinline__ BilinearPoint bilinear_point(float h, float w, int H, int W) {
   BilinearPoint b;
+  // Clamping to [-2, size + 1] changes no result (all corners beyond it are outside anyway) and keeps the float ->
+  // int conversion below defined for huge or NaN offsets.
+  h = fminf(fmaxf(h, -2.f), (float)H + 1.f);
+  w = fminf(fmaxf(w, -2.f), (float)W + 1.f);
   b.inside = !(h <= -1.f || h >= (float)H || w <= -1.f || w >= (float)W);
-  if (!b.inside) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) { b.idx[i] = 0; b.wt[i] = 0.f; b.ok[i] = false; }
-    b.lh = b.lw = 0.f;
-    return b;
-  }
   const int h0 = (int)floorf(h), w0 = (int)floorf(w);
   const int h1 = h0 + 1, w1 = w0 + 1;
   b.lh = h - (float)h0;
   b.lw = w - (float)w0;
   const float hh = 1.f - b.lh, hw = 1.f - b.lw;
-  b.ok[0] = h0 >= 0 && w0 >= 0;
-  b.ok[1] = h0 >= 0 && w1 <= W - 1;
-  b.ok[2] = h1 <= H - 1 && w0 >= 0;
-  b.ok[3] = h1 <= H - 1 && w1 <= W - 1;
+  const bool h0_ok = h0 >= 0 && h0 < H, h1_ok = h1 >= 0 && h1 < H;
+  const bool w0_ok = w0 >= 0 && w0 < W, w1_ok = w1 >= 0 && w1 < W;
+  b.ok[0] = h0_ok && w0_ok;
+  b.ok[1] = h0_ok && w1_ok;
+  b.ok[2] = h1_ok && w0_ok;
+  b.ok[3] = h1_ok && w1_ok;
+  b.any = b.ok[0] || b.ok[1] || b.ok[2] || b.ok[3];
   const int idx[4] = {h0 * W + w0, h0 * W + w1, h1 * W + w0, h1 * W + w1};
   const float wt[4] = {hh * hw, hh * b.lw, b.lh * hw, b.lh * b.lw};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     b.idx[i] = b.ok[i] ? idx[i] : 0;
-    b.wt[i] = b.ok[i] ? wt[i] : 0.f;
+    b.wt[i] = (b.ok[i] && b.inside) ? wt[i] : 0.f;
   }
   return b;
 }

@@ -3,8 +3,12 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#ifdef VSRKIT_DCN_EMULATION
+#include "cuda_emulation.h"
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#endif
 
 #define VSRKIT_DCN_DISPATCH(DTYPE, NAME, ...)                                                     \
   [&] {                                                                                           \
