@@ -1,0 +1,199 @@
+"""Every YAML shipped under options/ loads, every registered section passes its class's signature check, and every
+network builds and runs a tiny forward on the CPU. No dataset needs to be on disk.
+
+The MV-VSR files are also checked against the protocols they claim (methods.md section 2, BasicSR): a typo or a
+changed number there fails here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vsrkit.builders import check_kwargs
+from vsrkit.errors import ConfigError
+from vsrkit.options import LOADER_KEYS, load_options
+from vsrkit.registry import ARCHS, DATASETS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS
+
+REPO = Path(__file__).resolve().parents[2]
+OPTIONS = REPO / "options"
+BASE_DIR = OPTIONS / "_base_"
+SHIPPED = sorted(p for p in OPTIONS.rglob("*.yml") if BASE_DIR not in p.parents)
+BASES = sorted(BASE_DIR.glob("*.yml"))
+MVVSR_TRAIN = sorted((OPTIONS / "train" / "mvvsr").glob("*.yml"))
+MVVSR_TEST = sorted((OPTIONS / "test" / "mvvsr").glob("*.yml"))
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def load(path: Path, overrides=()) -> dict:
+    """load_options the way the launchers do (a _base_ file gets a probe name: it is only a fragment)."""
+    extra = ["name=probe"] if BASE_DIR in path.parents else []
+    return load_options(path, [*extra, *overrides], is_train="test" not in path.name)
+
+
+def check_sections(opt: dict) -> None:
+    """Signature-check every registered section of resolved options, as the builders do when a run starts."""
+    where = opt["opt_path"]
+    if opt.get("network_g"):
+        cfg = dict(opt["network_g"])
+        check_kwargs(ARCHS.get(cfg.pop("type"), where=f"{where}: network_g.type"), cfg, f"{where}: network_g")
+    for key, section in opt["datasets"].items():
+        cfg = {k: v for k, v in section.items() if k not in LOADER_KEYS}
+        check_kwargs(DATASETS.get(section["type"], where=f"{where}: datasets.{key}.type"), cfg,
+                     f"{where}: datasets.{key}")
+    train = opt.get("train") or {}
+    if train.get("pixel_opt"):
+        cfg = dict(train["pixel_opt"])
+        check_kwargs(LOSSES.get(cfg.pop("type"), where=f"{where}: train.pixel_opt.type"), cfg,
+                     f"{where}: train.pixel_opt")
+    if train.get("optim_g"):
+        cfg = dict(train["optim_g"])
+        check_kwargs(OPTIMIZERS.get(cfg.pop("type"), where=f"{where}: train.optim_g.type"), {"params": [], **cfg},
+                     f"{where}: train.optim_g")
+    if train.get("scheduler"):
+        cfg = dict(train["scheduler"])
+        cfg.setdefault("warmup_iter", train.get("warmup_iter", 0))
+        check_kwargs(SCHEDULERS.get(cfg.pop("type"), where=f"{where}: train.scheduler.type"),
+                     {"optimizer": None, **cfg}, f"{where}: train.scheduler")
+    frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    for label, metric in (opt["val"].get("metrics") or {}).items():
+        cfg = dict(metric)
+        fn = METRICS.get(cfg.pop("type", label), where=f"{where}: val.metrics.{label}.type")
+        check_kwargs(fn, {"img": None, "img2": None, **cfg}, f"{where}: val.metrics.{label}")
+        assert np.isfinite(fn(frame, frame[::-1].copy(), **cfg))  # values (y_mode, crop_border) are valid too
+    if opt.get("demo_data"):
+        from vsrkit.data.demo_builder import build_demo_dataset
+
+        check_kwargs(build_demo_dataset, opt["demo_data"], f"{where}: demo_data")
+
+
+def tiny_forward(network_g: dict) -> torch.Tensor:
+    """Build ``network_g`` on the CPU and run 1 clip of 3 frames of 16x16 LR (zero motion, I-P-P)."""
+    cfg = dict(network_g)
+    net = ARCHS.get(cfg.pop("type"))(**cfg).eval()
+    lq = torch.rand(1, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    zero = torch.zeros(1, 3, 2, 16, 16)
+    with torch.no_grad():
+        return net(lq, mv_bwd=zero, mv_fwd=zero, frame_types=torch.tensor([[1, 2, 2]]))
+
+
+def test_option_files_found():
+    assert len(SHIPPED) >= 13 and len(BASES) >= 6
+    assert len(MVVSR_TRAIN) >= 2 and len(MVVSR_TEST) >= 8
+
+
+@pytest.mark.parametrize("path", SHIPPED + BASES, ids=rel)
+def test_shipped_file_loads_and_sections_match_signatures(path):
+    check_sections(load(path))
+
+
+def test_every_base_is_used():
+    used = set()
+    for path in SHIPPED + BASES:
+        bases = yaml.safe_load(path.read_text()).get("_base_") or []
+        used.update((path.parent / b).resolve() for b in ([bases] if isinstance(bases, str) else bases))
+    assert not [rel(b) for b in BASES if b.resolve() not in used]
+
+
+def test_networks_build_and_run_on_cpu():
+    configs = {}
+    for path in SHIPPED:
+        net = load(path).get("network_g")
+        if net:
+            configs.setdefault(yaml.safe_dump(net, sort_keys=True), (rel(path), net))
+    assert len(configs) >= 3  # demo, MV-VSR, SPyNet baseline
+    for name, net in configs.values():
+        out = tiny_forward(net)
+        assert out.shape == (1, 3, 3, 16 * net["scale"], 16 * net["scale"]), name
+        assert torch.isfinite(out).all(), name
+
+
+@pytest.mark.parametrize("line, bad", [
+    ("nmae: typo", "nmae"),
+    ("network_g: {mid_channel: 64}", "mid_channel"),
+    ("datasets: {train: {gt_sise: 256}}", "gt_sise"),
+    ("datasets: {val: {val_partiton: REDS4}}", "val_partiton"),
+    ("train: {pixel_opt: {esp: 1.0e-6}}", "esp"),
+    ("train: {scheduler: {T_max: 10}}", "T_max"),
+    ("train: {optim_g: {betas1: 0.9}}", "betas1"),
+    ("val: {metrics: {psnr_rgb: {crop: 4}}}", "crop"),
+    ("val: {metrics: {psnr_rgb: {y_mode: y_fulll}}}", "y_fulll"),
+    ("demo_data: {num_clips: 3}", "num_clips"),
+])
+def test_a_misspelled_key_in_a_shipped_file_fails(tmp_path, line, bad):
+    child = tmp_path / "typo.yml"
+    child.write_text(f"_base_: {OPTIONS / 'train' / 'mvvsr' / 'train_mvvsr_reds_crf23.yml'}\n{line}\n")
+    with pytest.raises((ConfigError, ValueError), match=bad):
+        check_sections(load(child))
+
+
+def test_a_wrong_network_value_fails_the_forward():
+    net = dict(load(OPTIONS / "train/mvvsr/train_mvvsr_reds_crf23.yml")["network_g"], alignment="flow")
+    with pytest.raises(ConfigError, match="alignment"):
+        tiny_forward(net)
+
+
+# ---------------------------------------------------------------------------------------------- MV-VSR protocols
+def test_mvvsr_training_protocol():
+    mv = load(OPTIONS / "train/mvvsr/train_mvvsr_reds_crf23.yml")
+    flow = load(OPTIONS / "train/mvvsr/train_basicvsr_spynet_reds_crf23.yml")
+    for opt in (mv, flow):
+        tr = opt["datasets"]["train"]
+        assert tr["type"] == "REDSRecurrentDataset" and tr["val_partition"] == "REDS4"
+        assert tr["meta_info_file"].endswith("reds_train_REDS4_excluded.txt")
+        assert (tr["num_frame"], tr["gt_size"] // opt["scale"], tr["batch_size_per_gpu"]) == (14, 128, 16)
+        assert tr["interval_list"] == [1] and tr["manifest_check"] == {"crf": 23, "preset": "slow"}
+        assert tr["dataroot_lq"].startswith("datasets/") and "crf23_slow" in tr["dataroot_lq"]
+        assert opt["train"]["optim_g"] == {"type": "AdamW", "lr": 2e-4, "betas": [0.9, 0.99], "weight_decay": 0.01}
+        assert opt["train"]["pixel_opt"]["eps"] == 1e-6 and opt["train"]["scheduler"]["type"] == "ConstantLR"
+        assert opt["precision"] == "bf16" and opt["val"]["rounding"] == "truncate"
+        assert next(iter(opt["val"]["metrics"])) == "psnr_rgb"  # best checkpoint by RGB PSNR, as published
+        assert opt["datasets"]["val"]["manifest_check"] == {"crf": 25}
+    # like for like: only the alignment differs between the two networks
+    diff = {k for k in mv["network_g"] if mv["network_g"][k] != flow["network_g"].get(k)}
+    assert diff == {"alignment", "pframe_proxy"} and flow["network_g"]["alignment"] == "spynet"
+    assert (mv["network_g"]["mid_channels"], mv["network_g"]["num_blocks"]) == (64, 15)
+    assert mv["train"]["total_iter"] == flow["train"]["total_iter"]
+    assert mv["datasets"]["train"]["dataroot_motion"] and flow["datasets"]["train"]["dataroot_motion"] is None
+
+
+def test_mvvsr_parameter_count_matches_the_paper():
+    cfg = dict(load(OPTIONS / "train/mvvsr/train_mvvsr_reds_crf23.yml")["network_g"])
+    net = ARCHS.get(cfg.pop("type"))(**cfg)
+    n = sum(p.numel() for p in net.parameters())
+    assert abs(n / 1e6 - 2.598) < 0.01, n
+
+
+@pytest.mark.parametrize("path", MVVSR_TEST, ids=rel)
+def test_mvvsr_test_protocols(path):
+    opt = load(path)
+    metrics = opt["val"]["metrics"]
+    if path.stem.endswith("_basicsr"):
+        assert opt["val"]["rounding"] == "round"
+        assert {m["y_mode"] for m in metrics.values()} == {"rgb", "y_bt601"}
+        assert {m["crop_border"] for m in metrics.values()} == {0}
+    else:
+        assert opt["val"]["rounding"] == "truncate"
+        assert {m["y_mode"] for m in metrics.values()} == {"rgb", "y_full"}
+        assert {m["crop_border"] for m in metrics.values()} == {4}
+    assert {m["type"] for m in metrics.values()} == {"psnr", "ssim"}
+    sets = opt["datasets"]
+    assert all(s["test_mode"] and s["num_frame"] is None for s in sets.values())  # whole clips
+    assert all(s[k].startswith("datasets/") for s in sets.values() for k in ("dataroot_gt", "dataroot_lq"))
+    if "_reds4" in path.stem:
+        assert sorted(s["manifest_check"]["crf"] for s in sets.values()) == [15, 25, 35]
+        assert all(s["val_partition"] == "REDS4" and s["meta_info_file"].endswith("reds_REDS4.txt")
+                   for s in sets.values())
+    else:
+        assert [s["manifest_check"]["crf"] for s in sets.values()] == [25]
+    spynet = opt["network_g"]["alignment"] == "spynet"
+    assert spynet == ("spynet" in path.stem)
+    assert all((s.get("dataroot_motion") is None) == spynet for s in sets.values())
+    trained = "BasicVSR_SPyNet_REDS_CRF23" if spynet else "MVVSR_REDS_CRF23"
+    assert opt["path"]["pretrain_network_g"] == f"experiments/{trained}/models/net_g_latest.pth"
