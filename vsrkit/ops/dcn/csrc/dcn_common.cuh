@@ -52,10 +52,15 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 
 template <typename T> __host__ __device__ constexpr bool is_fp32() { return std::is_same<T, float>::value; }
 
-// Leading dimensions of shared-memory tiles. 16-bit tiles feed WMMA, which needs ldm % 8 == 0 and 32-byte aligned
-// fragment pointers, hence a pad of 8 elements; fp32 tiles feed the SIMT loop, where a pad of 1 on K-contiguous
-// tiles avoids bank conflicts when 16 threads read 16 different rows.
+// Leading dimensions of shared-memory tiles. WMMA needs 32-byte aligned fragment pointers and ldm * sizeof(T) to be a
+// multiple of 16 bytes, hence a pad of 8 elements (which also staggers rows across banks). The optional SIMT fp32
+// path (-DVSRKIT_DCN_FP32_SIMT) pads K-contiguous fp32 tiles by 1 instead, so 16 threads reading 16 rows hit 16
+// different banks.
+#ifdef VSRKIT_DCN_FP32_SIMT
 template <typename T> __host__ __device__ constexpr int ld_k(int bk) { return bk + (is_fp32<T>() ? 1 : 8); }
+#else
+template <typename T> __host__ __device__ constexpr int ld_k(int bk) { return bk + 8; }
+#endif
 __host__ __device__ constexpr int ld_mn(int dim) { return dim + 8; }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -149,7 +154,8 @@ __device__ __forceinline__ BilinearPoint sample_point(const T* __restrict__ offs
 template <typename T, int BN, int AM, int AK, int BKS, int BNS>
 struct BlockMma;
 
-// fp32: SIMT outer products in registers (tensor cores would need TF32, which misses the 1e-4 parity target).
+#ifdef VSRKIT_DCN_FP32_SIMT
+// fp32 fallback: SIMT outer products in registers (exact fp32 FMAs, slower than the 3xTF32 default below).
 // Thread (ty, tx) = (tid / 16, tid % 16) owns rows ty + 8*i (i < 8) and columns tx + 16*j (j < BN/16): reads of B
 // are 16 consecutive words (conflict free), reads of A are broadcasts.
 template <int BN, int AM, int AK, int BKS, int BNS>
@@ -189,6 +195,86 @@ struct BlockMma<float, BN, AM, AK, BKS, BNS> {
       for (int j = 0; j < kCols; ++j) c[(ty + 8 * i) * ldc + tx + 16 * j] = acc[i][j];
   }
 };
+
+#else
+// fp32 default: tensor cores with "3xTF32". A single TF32 product keeps 10 mantissa bits (error ~1e-3, too coarse
+// for the 1e-4 parity target); splitting each operand into a TF32 "big" part and a TF32 "small" remainder and
+// accumulating small*big + big*small + big*big in fp32 recovers ~fp32 accuracy (the dropped small*small term is
+// ~2^-22 relative) at 3 tensor-core MMAs per tile, still several times the SIMT fp32 rate. Warp layout as for
+// fp16 / bf16 below; WMMA m16n16k8 fragments.
+template <int BN, int AM, int AK, int BKS, int BNS>
+struct BlockMma<float, BN, AM, AK, BKS, BNS> {
+  static_assert(AM == 1 || AK == 1, "A must be row- or column-major");
+  static_assert(BKS == 1 || BNS == 1, "B must be row- or column-major");
+  using LayoutA = typename std::conditional<AK == 1, nvcuda::wmma::row_major, nvcuda::wmma::col_major>::type;
+  using LayoutB = typename std::conditional<BNS == 1, nvcuda::wmma::row_major, nvcuda::wmma::col_major>::type;
+  using Tf32 = nvcuda::wmma::precision::tf32;
+  using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, Tf32, LayoutA>;
+  using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, Tf32, LayoutB>;
+  static constexpr int kLda = AK == 1 ? AM : AK;
+  static constexpr int kLdb = BNS == 1 ? BKS : BNS;
+  static constexpr int kFragN = BN / 32;
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2][kFragN];
+
+  // big = tf32(v), small = tf32(v - big), element by element (fragments of one type share the element mapping)
+  template <class Frag>
+  __device__ __forceinline__ static void split(Frag& big, Frag& small) {
+#pragma unroll
+    for (int t = 0; t < big.num_elements; ++t) {
+      const float v = big.x[t];
+      const float hi = nvcuda::wmma::__float_to_tf32(v);
+      big.x[t] = hi;
+      small.x[t] = nvcuda::wmma::__float_to_tf32(v - hi);
+    }
+  }
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragN; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.f);
+  }
+
+  __device__ __forceinline__ void mma(const float* a, const float* b) {
+    const int warp = threadIdx.x / 32;
+    const int row0 = 32 * (warp / 2), col0 = (BN / 2) * (warp % 2);
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 8) {
+      FragA a_big[2], a_small[2];
+      FragB b_big[kFragN], b_small[kFragN];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        nvcuda::wmma::load_matrix_sync(a_big[i], a + (row0 + 16 * i) * AM + kk * AK, kLda);
+        split(a_big[i], a_small[i]);
+      }
+#pragma unroll
+      for (int j = 0; j < kFragN; ++j) {
+        nvcuda::wmma::load_matrix_sync(b_big[j], b + kk * BKS + (col0 + 16 * j) * BNS, kLdb);
+        split(b_big[j], b_small[j]);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < kFragN; ++j) {
+          nvcuda::wmma::mma_sync(acc[i][j], a_small[i], b_big[j], acc[i][j]);
+          nvcuda::wmma::mma_sync(acc[i][j], a_big[i], b_small[j], acc[i][j]);
+          nvcuda::wmma::mma_sync(acc[i][j], a_big[i], b_big[j], acc[i][j]);
+        }
+    }
+  }
+
+  __device__ __forceinline__ void store(float* c, int ldc) const {
+    const int warp = threadIdx.x / 32;
+    const int row0 = 32 * (warp / 2), col0 = (BN / 2) * (warp % 2);
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragN; ++j)
+        nvcuda::wmma::store_matrix_sync(c + (row0 + 16 * i) * ldc + col0 + 16 * j, acc[i][j], ldc,
+                                        nvcuda::wmma::mem_row_major);
+  }
+};
+#endif
 
 // fp16 / bf16: tensor cores through WMMA 16x16x16 fragments with fp32 accumulators. Warp w owns rows
 // 32*(w/2) .. +32 (2 fragments) and columns (BN/2)*(w%2) .. +BN/2 (BN/32 fragments).
