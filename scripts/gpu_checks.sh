@@ -3,7 +3,8 @@
 #   1. builds the extension (JIT build of vsrkit/ops/dcn/csrc into $VSRKIT_CACHE_DIR, or with GPU_CHECKS_SETUP=1
 #      also `VSRKIT_CUDA_EXT=1 python setup.py build_ext --inplace`),
 #   2. runs tests/ops (CPU tests + GPU parity / gradient / determinism tests vs torchvision),
-#   3. runs scripts/bench_dcn.py (full table, then the deterministic backward for batch 1 and 8).
+#   3. runs scripts/bench_dcn.py (full table, then the deterministic backward for batch 1 and 8),
+#   4. with GPU_CHECKS_SIMT=1 also tests and benchmarks the exact-fp32 SIMT GEMM variant (-DVSRKIT_DCN_FP32_SIMT).
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
 #
@@ -59,6 +60,19 @@ python3 scripts/bench_dcn.py 2>&1 | tee "$LOG_DIR/bench.log"
 [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: BENCHMARK FAILED"; status=1; }
 python3 scripts/bench_dcn.py --deterministic --batches 1 8 --dtypes fp32 bf16 2>&1 | tee "$LOG_DIR/bench_deterministic.log"
 [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: DETERMINISTIC BENCHMARK FAILED"; status=1; }
+
+if [ "${GPU_CHECKS_SIMT:-0}" = "1" ]; then
+  # Optional: the exact-fp32 SIMT GEMM variant (separate cache), for comparing against the 3xTF32 default.
+  echo "== 4. fp32 SIMT variant =="
+  if VSRKIT_CACHE_DIR="$VSRKIT_CACHE_DIR/simt" VSRKIT_DCN_NVCC_FLAGS=-DVSRKIT_DCN_FP32_SIMT \
+      python3 -m pytest tests/ops/test_ops_dcn_cuda.py -q -k "fp32" > "$LOG_DIR/tests_simt.log" 2>&1; then
+    echo "SIMT variant tests ok"
+  else
+    tail -n 30 "$LOG_DIR/tests_simt.log"; echo "gpu_checks: SIMT VARIANT TESTS FAILED"; status=1
+  fi
+  VSRKIT_CACHE_DIR="$VSRKIT_CACHE_DIR/simt" VSRKIT_DCN_NVCC_FLAGS=-DVSRKIT_DCN_FP32_SIMT \
+    python3 scripts/bench_dcn.py --dtypes fp32 2>&1 | tee "$LOG_DIR/bench_simt.log"
+fi
 
 echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"
 exit $status

@@ -10,6 +10,8 @@ Environment:
   extension cannot be loaded, or for CPU tensors, raises :class:`vsrkit.errors.ConfigError`.
 * ``VSRKIT_DCN_JIT=0`` disables the JIT build (automatic choice then uses torchvision if nothing is prebuilt).
 * ``VSRKIT_DCN_DETERMINISTIC=1`` makes the extension's backward bitwise repeatable (see ``functional.py``).
+* ``VSRKIT_DCN_NVCC_FLAGS``: extra nvcc flags of the JIT build, e.g. ``-DVSRKIT_DCN_FP32_SIMT`` (exact-fp32 SIMT
+  GEMMs instead of the default 3xTF32 tensor-core GEMMs; torch rebuilds when the flags change).
 """
 from __future__ import annotations
 
@@ -98,8 +100,9 @@ def jit_build(verbose: bool = False) -> ModuleType:
     load = cpp_extension.load
     directory = build_directory()
     directory.mkdir(parents=True, exist_ok=True)
+    extra = os.environ.get("VSRKIT_DCN_NVCC_FLAGS", "").split()  # e.g. -DVSRKIT_DCN_FP32_SIMT
     return load(name="vsrkit_dcn_ext", sources=extension_sources(), build_directory=str(directory),
-                extra_cflags=["-O3"], extra_cuda_cflags=["-O3", "--use_fast_math"], verbose=verbose)
+                extra_cflags=["-O3"], extra_cuda_cflags=["-O3", "--use_fast_math", *extra], verbose=verbose)
 
 
 def load_extension() -> ModuleType | None:
