@@ -51,8 +51,9 @@ def build_tree(root: Path) -> None:
         for t, frame in enumerate(hr_clip(i)):
             write_png(reds / "train_sharp" / clip / f"{t:08d}.png", frame)
     infos = scan_storage(DiskStorage(str(reds / "train_sharp")))
-    write_meta_info(str(reds / "meta_info/reds_train_REDS4_excluded.txt"), [c for c in infos if c.clip in ("001", "002")])
-    write_meta_info(str(reds / "meta_info/reds_REDS4.txt"), [c for c in infos if c.clip not in ("001", "002")])
+    training = ("001", "002")
+    write_meta_info(str(reds / "meta_info/reds_train_REDS4_excluded.txt"), [c for c in infos if c.clip in training])
+    write_meta_info(str(reds / "meta_info/reds_REDS4.txt"), [c for c in infos if c.clip not in training])
     for folder, crf, preset in (("crf23_slow", 23, "slow"), ("crf15", 15, "medium"), ("crf25", 25, "medium"),
                                 ("crf35", 35, "medium")):
         out = root / "datasets/REDS_H264" / folder
