@@ -128,8 +128,16 @@ def read_average(csv_path: Path) -> tuple[dict[str, float], int]:
     return avg, len(rows) - 1
 
 
-def run_variant(variant: str, args, train_opt: dict, common: list[str], train_extra: list[str],
-                test_extra: list[str]) -> dict:
+def test_set_names(test_opt: dict) -> list[str]:
+    """Names of the sets test.py evaluates (its ``<name>_metrics.csv`` tables)."""
+    sets = [v.get("name", k) for k, v in (test_opt.get("datasets") or {}).items() if k.startswith(("test", "val"))]
+    if not sets:
+        raise ConfigError(f"{test_opt['opt_path']}: no datasets.test_* section to evaluate")
+    return sets
+
+
+def run_variant(variant: str, args, train_opt: dict, test_sets: list[str], common: list[str],
+                train_extra: list[str], test_extra: list[str]) -> dict:
     """Train and test one variant; returns its record (name, timings, per-dataset averages)."""
     name = f"{train_opt['name']}_ablation_{variant}"
     out = Path(args.out)
@@ -147,13 +155,14 @@ def run_variant(variant: str, args, train_opt: dict, common: list[str], train_ex
                 f"name={name}", *net, f"path.pretrain_network_g={weights}", f"path.results_root={res}", *common,
                 *test_extra]
     print(f"[{variant}] testing -> {res}", flush=True)
-    test_s = run_logged(test_cmd, out / "logs" / f"{name}_test.log", f"test of variant '{variant}'")
-    tables = sorted(res.glob("*_metrics.csv"))
-    if not tables:
-        raise AblationError(f"{res}: test.py wrote no *_metrics.csv for variant '{variant}'")
+    test_log, started = out / "logs" / f"{name}_test.log", time.time()
+    test_s = run_logged(test_cmd, test_log, f"test of variant '{variant}'")
     datasets = {}
-    for path in tables:
-        datasets[path.name[:-len("_metrics.csv")]] = read_average(path)
+    for dataset in test_sets:
+        path = res / f"{dataset}_metrics.csv"
+        if not path.is_file() or path.stat().st_mtime < started:
+            raise AblationError(f"{path}: test.py wrote no new table for variant '{variant}'; see {test_log}")
+        datasets[dataset] = read_average(path)
     return {"variant": variant, "name": name, "train_s": train_s, "test_s": test_s, "datasets": datasets}
 
 
@@ -277,7 +286,9 @@ def main(argv) -> int:
         train_extra = relocation_overrides(train_opt, root) + train_extra
         test_extra = relocation_overrides(test_opt, root) + test_extra
     args.out.mkdir(parents=True, exist_ok=True)
-    records = [run_variant(v, args, train_opt, list(args.set), train_extra, test_extra) for v in args.variants]
+    test_sets = test_set_names(test_opt)
+    records = [run_variant(v, args, train_opt, test_sets, list(args.set), train_extra, test_extra)
+               for v in args.variants]
 
     header, rows, diff_header, diff_rows = build_tables(records, args.iters)
     targets = target_lines(diff_header, diff_rows)
