@@ -93,6 +93,11 @@ def test_training_set_holds_out_reds4_and_carries_motion(tree, monkeypatch):
     assert item["mv_bwd"].shape == (4, 2, 8, 8) and item["frame_types"].shape == (4,)
     val = build_dataset(opt["datasets"]["val"], "datasets.val")
     assert val.clips == ["000", "011", "015", "020"] and len(val) == 4  # whole clips
+    # the SPyNet baseline trains on the same clips and frames without reading the motion files
+    flow = load_options(REPO / "options/train/mvvsr/train_basicvsr_spynet_reds_crf23.yml",
+                        ["datasets.train.num_frame=4", "datasets.train.gt_size=32"])
+    flow_train = build_dataset(flow["datasets"]["train"], "datasets.train")
+    assert flow_train.clips == train.clips and "mv_bwd" not in flow_train[0]
     # even without the meta-info file the dataset leaves REDS4 out
     no_meta = {**opt["datasets"]["train"], "meta_info_file": None}
     assert build_dataset(no_meta, "datasets.train").clips == ["001", "002"]
