@@ -137,3 +137,39 @@ def test_train_then_test_reds4_at_three_crfs(tree):
     bicubic = [float(list(csv.DictReader(open(tree / f"results/MVVSR_REDS_CRF23_REDS4/REDS4_CRF{q}_metrics.csv")))[-1]
                      ["bicubic_psnr_rgb"]) for q in (15, 35)]
     assert bicubic[0] > bicubic[1]
+
+
+def test_vid4_options_read_the_documented_layout(tmp_path, monkeypatch):
+    """datasets/Vid4/GT (+ meta_info_Vid4_GT.txt) and datasets/Vid4_H264/crf25/{lq,motion}: whole-clip items."""
+    from vsrkit.codec import encode_h264, read_motion, save_motion
+    from vsrkit.data.meta_info import scan_storage, write_meta_info
+    from vsrkit.data.storage import DiskStorage
+
+    clips = ("calendar", "walk")
+    out = tmp_path / "datasets/Vid4_H264/crf25"
+    (out / "motion").mkdir(parents=True)
+    for i, clip in enumerate(clips):
+        hr = hr_clip(10 + i)[: 3 + i]
+        for t, frame in enumerate(hr):
+            write_png(tmp_path / "datasets/Vid4/GT" / clip / f"{t:08d}.png", frame)
+        lr = np.stack([cv2.resize(f, (HR // 4, HR // 4), interpolation=cv2.INTER_AREA) for f in hr])
+        encode_h264(lr, str(tmp_path / f"{clip}.mp4"), crf=25)
+        motion = read_motion(str(tmp_path / f"{clip}.mp4"))
+        for t, frame in enumerate(motion.frames):
+            write_png(out / "lq" / clip / f"{t:08d}.png", frame)
+        save_motion(str(out / "motion" / f"{clip}.npz"), motion)
+    write_meta_info(str(tmp_path / "datasets/Vid4/meta_info_Vid4_GT.txt"),
+                    scan_storage(DiskStorage(str(tmp_path / "datasets/Vid4/GT"))))
+    (out / "manifest.json").write_text(json.dumps({"settings": {"scale": 4, "crf": 25, "preset": "medium"}}))
+    monkeypatch.chdir(tmp_path)
+    for name in ("test_mvvsr_vid4.yml", "test_basicvsr_spynet_vid4_basicsr.yml"):
+        opt = load_options(REPO / "options/test/mvvsr" / name, is_train=False)
+        (key, section), = opt["datasets"].items()
+        data = build_dataset(section, f"datasets.{key}")
+        assert data.clips == list(clips) and len(data) == 2
+        item = data[1]
+        assert item["key"] == "walk" and item["lq"].shape == (4, 3, 16, 16) and item["gt"].shape == (4, 3, 64, 64)
+        assert ("mv_bwd" in item) == ("spynet" not in name)
+    (out / "manifest.json").write_text(json.dumps({"settings": {"scale": 4, "crf": 35}}))
+    with pytest.raises(DataError, match="crf"):
+        build_dataset(section, "datasets.test_vid4")
