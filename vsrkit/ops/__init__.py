@@ -1,1 +1,4 @@
-"""Custom operators. Import the subpackages you need (e.g. ``vsrkit.ops.dcn``); nothing here compiles or touches CUDA."""
+"""Custom operators. Import the subpackage you need (e.g. ``vsrkit.ops.dcn``).
+
+Nothing here compiles anything or touches CUDA at import.
+"""
