@@ -49,7 +49,12 @@ struct __half { uint16_t bits; };
 struct __nv_bfloat16 { uint16_t bits; };
 inline float __half2float(__half h) { _Float16 f; memcpy(&f, &h.bits, 2); return (float)f; }
 inline __half __float2half_rn(float v) { _Float16 f = (_Float16)v; __half h; memcpy(&h.bits, &f, 2); return h; }
-inline float __bfloat162float(__nv_bfloat16 b) { uint32_t u = (uint32_t)b.bits << 16; float f; memcpy(&f, &u, 4); return f; }
+inline float __bfloat162float(__nv_bfloat16 b) {
+  uint32_t u = (uint32_t)b.bits << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
 inline __nv_bfloat16 __float2bfloat16_rn(float v) {
   uint32_t u;
   memcpy(&u, &v, 4);
@@ -110,7 +115,8 @@ inline void fill_fragment(F& f, float v) {
 
 template <class Use, int M, int N, int K, class T, class L, class P>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsigned ldm) {
-  static_assert(std::is_same<T, P>::value || (std::is_same<T, precision::tf32>::value && std::is_same<P, float>::value),
+  static_assert(std::is_same<T, P>::value ||
+                    (std::is_same<T, precision::tf32>::value && std::is_same<P, float>::value),
                 "fragment / pointer type mismatch");
   emu_check(p, ldm, sizeof(P), "load");
   constexpr int R = fragment<Use, M, N, K, T, L>::R, C = fragment<Use, M, N, K, T, L>::C;

@@ -132,7 +132,8 @@ dcn_backward_data_kernel(const T* __restrict__ grad_out, const T* __restrict__ x
           const float gm = gc * m;
 #pragma unroll
           for (int i = 0; i < 4; ++i)
-            if (bp.inside && bp.ok[i]) scatter_add<kDeterministic>(grad_x_acc, gx_n + ci * HW + bp.idx[i], gm * bp.wt[i], scale);
+            if (bp.inside && bp.ok[i])
+              scatter_add<kDeterministic>(grad_x_acc, gx_n + ci * HW + bp.idx[i], gm * bp.wt[i], scale);
         }
       }
       __syncthreads();  // c is overwritten by the next stage's a/b

@@ -22,7 +22,9 @@
 
 namespace vsrkit_dcn {
 template <typename T>
-inline const T* cptr(const at::Tensor& t) { return t.defined() && t.numel() ? reinterpret_cast<const T*>(t.data_ptr()) : nullptr; }
+inline const T* cptr(const at::Tensor& t) {
+  return t.defined() && t.numel() ? reinterpret_cast<const T*>(t.data_ptr()) : nullptr;
+}
 template <typename T>
 inline T* mptr(at::Tensor& t) { return reinterpret_cast<T*>(t.data_ptr()); }
 }  // namespace vsrkit_dcn

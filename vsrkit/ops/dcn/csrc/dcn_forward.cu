@@ -1,4 +1,4 @@
-// Launcher of the forward kernel of the fused modulated deformable convolution (kernel and tiling: dcn_forward_kernel.cuh).
+// Launcher of the fused modulated deformable convolution forward (kernel and tiling: dcn_forward_kernel.cuh).
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
