@@ -16,6 +16,9 @@ def read_requirements():
 def cuda_extensions():
     if os.environ.get("VSRKIT_CUDA_EXT") != "1":
         return [], {}
+    # torch guesses CUDA_HOME from the nvcc on PATH (a wrapper in /usr/local/bin here) and then cannot link cudart
+    if "CUDA_HOME" not in os.environ and Path("/usr/local/cuda/include/cuda_runtime_api.h").is_file():
+        os.environ["CUDA_HOME"] = "/usr/local/cuda"
     from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
     src = HERE / "vsrkit" / "ops" / "dcn" / "csrc"
@@ -38,7 +41,7 @@ setup(
     packages=find_packages(include=["vsrkit", "vsrkit.*"]),
     package_data={"vsrkit.ops.dcn": ["csrc/*"]},
     install_requires=read_requirements(),
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2"]},
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "ninja"]},  # ninja: the DCN kernel emulation test
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )

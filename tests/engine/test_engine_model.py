@@ -80,3 +80,21 @@ def test_channels_last_gives_the_same_numbers():
     assert cl.net.conv_last.weight.is_contiguous(memory_format=torch.channels_last)
     b = batch_of(1)
     assert torch.allclose(plain.infer(b), cl.infer(b), atol=1e-5)
+
+
+def test_pretrain_spynet_is_loaded_into_the_flow_network(tmp_path):
+    from vsrkit.archs.spynet import SPyNet, to_basicsr_state_dict
+
+    torch.manual_seed(1)
+    src = SPyNet()
+    path = tmp_path / "spynet.pth"
+    torch.save({"params": to_basicsr_state_dict(src.state_dict())}, path)
+    opt = make_opt()
+    opt["network_g"]["alignment"] = "spynet"
+    opt["path"]["pretrain_spynet"] = str(path)
+    model = VideoSRModel(opt, DistInfo())
+    for key, value in src.state_dict().items():
+        assert torch.equal(model.net.spynet.state_dict()[key], value), key
+    opt["network_g"]["alignment"] = "mv"
+    with pytest.raises(Exception, match="path.pretrain_spynet is set but MVVSR has no SPyNet"):
+        VideoSRModel(opt, DistInfo())

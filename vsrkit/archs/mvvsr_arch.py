@@ -114,7 +114,9 @@ class MVVSR(nn.Module):
         published_mv_scaling: warp with ``mv / 4 + delta`` as the published code (off: ``mv + delta``, LR pixels).
         refiner_channels: hidden channels of the MV refiner (32).
         warp_padding: ``border`` (MV-VSR) or ``zeros`` (BasicVSR) for feature and flow warps.
-        image_skip: ``None`` (published: no skip) or ``bilinear`` / ``bicubic``: add the upsampled LR image.
+        image_skip: ``None`` (published: no skip) or ``bilinear`` / ``bicubic``: add the upsampled LR image. With a
+            skip, ``conv_last`` starts at zero, so the untrained network outputs exactly the upsampled image and
+            training only has to learn the residual (a vsrkit choice for short runs such as the CPU demo).
         spynet_pretrained: local SPyNet weights (BasicSR/mmagic layout) for ``alignment='spynet'``; None = random init.
     """
 
@@ -162,6 +164,9 @@ class MVVSR(nn.Module):
         self.lrelu = nn.LeakyReLU(0.1, inplace=True)
         self.upsampler = PixelShuffleUpsampler(mid_channels, scale)
         self.conv_last = nn.Conv2d(mid_channels, 3, 3, 1, 1)
+        if image_skip is not None:
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     # ----------------------------------------------------------------------------------------------- alignment
     def compute_flows(self, lq: torch.Tensor, mv_bwd: torch.Tensor | None = None, mv_fwd: torch.Tensor | None = None,

@@ -44,6 +44,7 @@ class VideoSRModel:
         if path:
             load_network(net, path, opt["path"].get("param_key_g", "params_ema"), opt["path"].get("strict_load_g", True))
             log.info("loaded weights from %s", path)
+        self._load_pretrained_flow(net)
         self.net = net
         self.inputs = forward_inputs(net)
         self.ema: ModelEMA | None = None
@@ -53,6 +54,20 @@ class VideoSRModel:
             self._setup_training()
         if opt.get("compile"):
             self.net_train = torch.compile(self.net_train)
+
+    def _load_pretrained_flow(self, net: nn.Module) -> None:
+        """``path.pretrain_spynet``: local SPyNet weights (BasicSR/mmagic layout) for a network with a ``spynet``."""
+        path = self.opt["path"].get("pretrain_spynet")
+        if not path:
+            return
+        spynet = getattr(net, "spynet", None)
+        if spynet is None:
+            raise VsrkitError(f"{self.opt.get('opt_path', '')}: path.pretrain_spynet is set but "
+                              f"{type(net).__name__} has no SPyNet (use network_g.alignment: spynet, or remove it)")
+        from vsrkit.archs.spynet import load_spynet
+
+        load_spynet(path, spynet)
+        log.info("loaded SPyNet weights from %s", path)
 
     # ------------------------------------------------------------------ training setup
     def _setup_training(self) -> None:
