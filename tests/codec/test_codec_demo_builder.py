@@ -65,8 +65,8 @@ def test_lq_is_bicubic_then_h264(demo_root):
         pan = np.array(rec["camera"]["pan_px_per_frame"]) / 4  # LR px per frame
         motion = load_motion(os.path.join(demo_root, "train", "motion", f"{clip}.npz"))
         vec = motion.mv_bwd[1:].transpose(1, 0, 2, 3)[:, motion.valid_bwd[1:]]
-        if np.abs(pan).max() > 0.3:
-            assert np.abs(np.median(vec, axis=1) - pan).max() < 0.5
+        if np.abs(pan).max() > 0.3 and gt.std() > 30:  # flat photos (a page of text) may code as zero motion
+            assert np.abs(np.median(vec, axis=1) - pan).max() < 0.5, rec["photo"]
 
 
 def test_reuse_and_refuse(demo_root):
