@@ -179,3 +179,15 @@ def test_bad_options_and_missing_motion_raise_clear_errors():
     lq, _, _ = _clip()
     with pytest.raises(ConfigError, match="mv_bwd and mv_fwd"):
         _net()(lq)
+
+
+def test_image_skip_network_starts_as_the_upsampled_image():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = MVVSR(mid_channels=8, num_blocks=1, alignment="none", image_skip="bicubic").eval()
+    lq = torch.rand(1, 3, 3, 8, 8)
+    with torch.no_grad():
+        out = net(lq)
+    ref = F.interpolate(lq[0], scale_factor=4, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(out[0], ref, atol=1e-6, rtol=0)
