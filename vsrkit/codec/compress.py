@@ -1,0 +1,178 @@
+"""Compress a folder of LR clips with H.264 or HEVC into the compressed-video dataset layout.
+
+``<input>/<clip>/00000000.png ...`` -> ``<output>/``::
+
+    bitstreams/<clip>.mp4        the encoded clip
+    lq/<clip>/00000000.png ...   decoded frames (what the network sees)
+    motion/<clip>.npz            H.264: codec motion vectors, picture types, QP maps (vsrkit.codec.save_motion);
+                                 HEVC with ``hevc_motion='estimate'``: block motion estimated on the decoded frames
+    manifest.json                codec settings at the top level (crf, qp, preset, bf, ref, backend...), the input
+                                 folder's own manifest under ``source_manifest`` (so ``scale``/``mode`` stay
+                                 checkable), tool versions, clips
+
+Each clip is written into hidden temporary names and renamed when complete, so an interrupted run leaves only whole
+clips and running again with the same settings skips them. An output made with other settings is refused.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from vsrkit.errors import ConfigError, DataError
+
+MANIFEST = "manifest.json"
+HEVC_MOTION = ("none", "estimate")
+
+
+def compress_settings(codec: str, crf=None, qp=None, preset="medium", bf=None, ref=None, hevc_backend="pyav",
+                      hm_bin=None, hm_cfg=None, hevc_motion="none") -> dict:
+    """Validated settings recorded in the manifest (the encoders check them again and verify they were applied)."""
+    from vsrkit.codec.h264 import h264_settings
+
+    if codec == "h264":
+        if hevc_backend != "pyav" or hm_bin or hm_cfg or hevc_motion != "none":
+            raise ConfigError("--hevc-backend/--hm-bin/--hm-cfg/--hevc-motion apply to --codec hevc only")
+        return {**h264_settings(crf=crf, qp=qp, preset=preset, bf=bf, ref=ref), "motion": "codec"}
+    if codec == "hevc":
+        if crf is not None or bf is not None:
+            raise ConfigError("--codec hevc is fixed-QP low-delay P: use --qp (and --ref), not --crf or --bf")
+        if hevc_motion not in HEVC_MOTION:
+            raise ConfigError(f"--hevc-motion must be one of {', '.join(HEVC_MOTION)}, got {hevc_motion!r}")
+        return {"codec": "hevc", "qp": 32 if qp is None else int(qp), "preset": preset,
+                "ref": 4 if ref is None else int(ref), "backend": hevc_backend, "hm_bin": hm_bin,
+                "hm_cfg": hm_cfg, "motion": "block_estimate" if hevc_motion == "estimate" else None}
+    raise ConfigError(f"--codec must be h264 or hevc, got {codec!r}")
+
+
+def _read_clip(folder: str, names: list[str]) -> np.ndarray:
+    import cv2
+
+    frames = []
+    for name in names:
+        path = os.path.join(folder, name)
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise DataError(f"{path}: unreadable or truncated PNG; re-create this frame")
+        frames.append(img[:, :, ::-1])
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise DataError(f"{folder}: frames have different sizes {sorted(shapes)}; a clip needs one size")
+    h, w = frames[0].shape[:2]
+    if h % 2 or w % 2:
+        raise DataError(f"{folder}: frames are {w}x{h}; 4:2:0 video needs even sizes (crop or pad the clip)")
+    return np.stack(frames)
+
+
+def _encode_and_decode(frames: np.ndarray, bitstream: str, s: dict):
+    """Encode, then decode: ``(decoded frames (t,h,w,3) uint8, MotionClip or None)``."""
+    from vsrkit.codec import decode_video, encode_h264, encode_hevc, estimate_block_motion, read_motion
+
+    if s["codec"] == "h264":
+        encode_h264(frames, bitstream, crf=s["crf"], qp=s["qp"], preset=s["preset"], bf=s["bf"], ref=s["ref"])
+        clip = read_motion(bitstream)
+        return clip.frames, clip.without_frames()
+    encode_hevc(frames, bitstream, qp=s["qp"], backend=s["backend"], preset=s["preset"], ref=s["ref"],
+                hm_bin=s["hm_bin"], hm_cfg=s["hm_cfg"])
+    decoded = decode_video(bitstream).frames
+    motion = estimate_block_motion(decoded).without_frames() if s["motion"] == "block_estimate" else None
+    return decoded, motion
+
+
+def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
+    """Worker: one clip -> bitstream, decoded LQ frames and motion; skips a clip that is already complete."""
+    import cv2
+
+    from vsrkit.codec import save_motion
+
+    input_root, output_root, clip, names, s = task
+    lq_dir = os.path.join(output_root, "lq", clip)
+    motion_file = os.path.join(output_root, "motion", f"{clip}.npz")
+    if os.path.isdir(lq_dir) and (s["motion"] is None or os.path.isfile(motion_file)):
+        return clip
+    frames = _read_clip(os.path.join(input_root, clip), names)
+    bitstream = os.path.join(output_root, "bitstreams", f"{clip}.mp4")
+    decoded, motion = _encode_and_decode(frames, bitstream, s)
+    if len(decoded) != len(frames):
+        raise DataError(f"{bitstream}: decoded {len(decoded)} frames, encoded {len(frames)}; the encoder dropped "
+                        f"or duplicated frames")
+    tmp_dir = os.path.join(output_root, "lq", f".{clip}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    for name, frame in zip(names, decoded):
+        if not cv2.imwrite(os.path.join(tmp_dir, os.path.splitext(name)[0] + ".png"),
+                           np.ascontiguousarray(frame[:, :, ::-1])):
+            raise DataError(f"{tmp_dir}: could not write PNG; check free space and permissions")
+    if motion is not None:
+        save_motion(motion_file, motion)  # atomic; written before the frames folder appears, so "lq/<clip>" = done
+    shutil.rmtree(lq_dir, ignore_errors=True)
+    os.replace(tmp_dir, lq_dir)
+    return clip
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _check_output(output_root: str, manifest: dict, settings: dict) -> None:
+    path = os.path.join(output_root, MANIFEST)
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: unreadable manifest ({exc}); delete {output_root} or choose another --output")
+        keys = [k for k in settings if k != "threads"] + ["source"]
+        diff = [k for k in keys if old.get(k) != json.loads(json.dumps(manifest.get(k)))]
+        if diff:
+            have = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
+            raise DataError(f"{path}: output was made with {have}; choose another --output or delete {output_root}")
+    elif os.path.isdir(output_root) and any(not e.startswith(".") for e in os.listdir(output_root)):
+        raise DataError(f"{output_root}: exists, is not empty and has no {MANIFEST}; choose a new or empty --output")
+
+
+def compress_folder(input_root: str, output_root: str, settings: dict, workers: int = 1,
+                    progress: bool = True) -> dict:
+    """Compress every clip of ``input_root`` (see the module docstring); returns the manifest written."""
+    from tqdm import tqdm
+
+    from vsrkit.codec.versions import tool_versions
+    from vsrkit.degrade.build import list_clips
+
+    clips = list_clips(input_root)
+    source_manifest = None
+    src = os.path.join(input_root, MANIFEST)
+    if os.path.isfile(src):
+        with open(src) as f:
+            source_manifest = {k: v for k, v in json.load(f).items() if k not in ("clips",)}
+    manifest = {"tool": "vsrkit.codec.compress", **settings, "source": os.path.realpath(input_root), "source_manifest": source_manifest,
+                "versions": tool_versions(), "clips": {c: len(f) for c, f in clips.items()},
+                "frames": sum(map(len, clips.values())), "complete": False}
+    _check_output(output_root, manifest, settings)
+    for sub in ("lq", "bitstreams") + (("motion",) if settings["motion"] else ()):
+        os.makedirs(os.path.join(output_root, sub), exist_ok=True)
+    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    tasks = [(input_root, output_root, clip, names, settings) for clip, names in clips.items()]
+    bar = tqdm(total=len(tasks), unit="clip", desc=f"{settings['codec']}", disable=not progress)
+    try:
+        if workers <= 1:
+            for task in tasks:
+                compress_clip(task)
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for _ in pool.imap_unordered(compress_clip, tasks):
+                    bar.update()
+    finally:
+        bar.close()
+    manifest["complete"] = True
+    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    return manifest
