@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Benchmark MV-VSR (codec MVs) against its SPyNet baseline on the same trunk: inference and training speed.
+
+Measured (issue 5, item 5), on one device, random weights, synthetic inputs of the requested size:
+  * inference: clips/s -> frames per second (fps), milliseconds per clip and peak GPU memory
+    (``torch.cuda.max_memory_allocated``, weights included) of ``MVVSR(alignment='mv')`` and
+    ``MVVSR(alignment='spynet')`` at ``--frames`` x ``--height`` x ``--width`` LR -> x4 HR, and the ratio
+    fps(MV) / fps(SPyNet) (target >= 1.3x at 180x320 -> 720x1280, 15 frames, mid 64, 15 blocks);
+  * share of alignment: time of ``compute_flows`` alone (MV refiner, or SPyNet on all frame pairs) divided by the
+    time of the full forward, per alignment;
+  * training iterations/s of ``alignment='mv'`` (forward + Charbonnier loss + backward + AdamW step) in fp32,
+    bf16 autocast, channels_last (fp32 and bf16) and, with ``--compile``, bf16 + torch.compile, each with its ratio
+    to fp32 (target bf16 >= 1.5x on H100/H200).
+Every time is the median over ``--repeats`` runs after ``--warmup`` runs; on CUDA each run is closed by
+``torch.cuda.synchronize()`` before the timer is read. "fp32" keeps PyTorch's default cuDNN TF32 setting (printed);
+``--no-tf32`` gives strict fp32 convolutions.
+
+Synthetic motion: a smooth field (global drift + a low-frequency swirl, LR pixels), I-frame then P-frames whose
+``mv_fwd`` is zero, so the P-frame proxy runs as on real H.264 LDP clips.
+
+Without CUDA the defaults shrink to a CPU smoke size (32x32, 5 frames, mid 64, 15 blocks, 2 repeats) and the output
+says so: those numbers check that the script works, they are NOT the GPU targets. Peak memory reads "n/a" there.
+
+    python scripts/bench_vsr.py                                          # GPU: full size
+    python scripts/bench_vsr.py --frames 15 --height 180 --width 320 --compile --json bench_vsr.json
+    python scripts/bench_vsr.py --mid 8 --blocks 1 --height 16 --width 16 --frames 3   # tiny CPU check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vsrkit.archs.mvvsr_arch import MVVSR  # noqa: E402
+from vsrkit.losses import CharbonnierLoss  # noqa: E402
+
+SCALE = 4
+GPU_DEFAULTS = dict(frames=15, height=180, width=320, train_batch=4, train_frames=15, train_height=64,
+                    train_width=64, repeats=10, warmup=3, train_repeats=10, train_warmup=3)
+CPU_DEFAULTS = dict(frames=5, height=32, width=32, train_batch=1, train_frames=5, train_height=32, train_width=32,
+                    repeats=2, warmup=1, train_repeats=2, train_warmup=1)
+TRAIN_MODES = ("fp32", "bf16", "fp32+channels_last", "bf16+channels_last", "bf16+compile")
+
+
+def synthetic_clip(n: int, t: int, h: int, w: int, device, seed: int = 0) -> dict:
+    """Inputs of one batch: ``lq (n,t,3,h,w)`` in [0,1], ``gt (n,t,3,4h,4w)``, ``mv_bwd``/``mv_fwd (n,t,2,h,w)``
+    in LR pixels (smooth drift + swirl; ``mv_fwd`` zero on P-frames), ``frame_types (n,t)`` I then P."""
+    g = torch.Generator().manual_seed(seed)
+    lq = torch.rand(n, t, 3, h, w, generator=g)
+    gt = torch.rand(n, t, 3, SCALE * h, SCALE * w, generator=g)
+    ys, xs = torch.meshgrid(torch.linspace(0, 2 * math.pi, h), torch.linspace(0, 2 * math.pi, w), indexing="ij")
+    field = torch.stack((1.5 + 0.75 * torch.sin(ys), -0.75 + 0.75 * torch.cos(xs)))          # (2, h, w) pixels
+    mv_bwd = field.expand(n, t, 2, h, w).clone()
+    mv_bwd[:, 0] = 0                                                                          # I-frame: no motion
+    frame_types = torch.full((n, t), 2, dtype=torch.long)
+    frame_types[:, 0] = 1
+    mv_fwd = torch.zeros_like(mv_bwd)                                                         # P-frames: past only
+    batch = dict(lq=lq, gt=gt, mv_bwd=mv_bwd, mv_fwd=mv_fwd, frame_types=frame_types)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def net_inputs(net: MVVSR, batch: dict) -> dict:
+    """Keyword inputs of ``net.forward`` for its alignment (motion only for ``mv``)."""
+    if net.alignment == "mv":
+        return dict(mv_bwd=batch["mv_bwd"], mv_fwd=batch["mv_fwd"], frame_types=batch["frame_types"])
+    return {}
+
+
+def timed_median(fn, repeats: int, warmup: int, device: torch.device) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs (CUDA synchronised around each run)."""
+    cuda = device.type == "cuda"
+    for _ in range(warmup):
+        fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mib(device: torch.device) -> float | None:
+    """Peak allocated CUDA memory since the last reset, MiB; None on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20
+
+
+def build_net(args, alignment: str, device: torch.device) -> MVVSR:
+    torch.manual_seed(0)
+    return MVVSR(mid_channels=args.mid, num_blocks=args.blocks, scale=SCALE, alignment=alignment).to(device)
+
+
+def bench_inference(args, alignment: str, device: torch.device) -> dict:
+    """fps, ms per clip, alignment time and share, peak memory of one alignment at the inference size."""
+    net = build_net(args, alignment, device).eval()
+    batch = synthetic_clip(1, args.frames, args.height, args.width, device)
+    kw = net_inputs(net, batch)
+    lq = batch["lq"]
+
+    def full():
+        with torch.inference_mode():
+            net(lq, **kw)
+
+    def align():
+        with torch.inference_mode():
+            net.compute_flows(lq, **kw)
+
+    reset_peak(device)
+    full_s = timed_median(full, args.repeats, args.warmup, device)
+    peak = peak_mib(device)
+    align_s = timed_median(align, args.repeats, args.warmup, device)
+    row = dict(alignment=alignment, params=sum(p.numel() for p in net.parameters()), ms_per_clip=full_s * 1e3,
+               fps=args.frames / full_s, align_ms=align_s * 1e3, align_share=align_s / full_s, peak_mib=peak)
+    del net, batch, kw, lq
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def bench_training(args, mode: str, device: torch.device) -> dict:
+    """Training iterations/s of ``alignment='mv'`` (forward, Charbonnier, backward, AdamW step) in one mode."""
+    net = build_net(args, "mv", device).train()
+    channels_last = "channels_last" in mode
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    net_run = torch.compile(net) if "compile" in mode else net
+    autocast_dtype = torch.bfloat16 if mode.startswith("bf16") else None
+    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-4)
+    loss_fn = CharbonnierLoss(eps=1e-6)
+    batch = synthetic_clip(args.train_batch, args.train_frames, args.train_height, args.train_width, device, seed=1)
+    kw = net_inputs(net, batch)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            out = net_run(batch["lq"], **kw)
+            loss = loss_fn(out.float(), batch["gt"])
+        loss.backward()
+        optimizer.step()
+
+    reset_peak(device)
+    step_s = timed_median(step, args.train_repeats, args.train_warmup, device)
+    row = dict(mode=mode, iters_per_s=1.0 / step_s, ms_per_iter=step_s * 1e3, peak_mib=peak_mib(device))
+    del net, net_run, optimizer, batch, kw
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def fmt_mem(mib: float | None) -> str:
+    return "n/a" if mib is None else f"{mib:.0f}"
+
+
+def print_report(result: dict) -> None:
+    cfg = result["config"]
+    if result["cpu_smoke"]:
+        print("=" * 100)
+        print("CPU SMOKE RUN: no CUDA device. These numbers only show that the benchmark runs; they are NOT the GPU")
+        print("targets (MV >= 1.3x SPyNet fps at 180x320 -> 720x1280; bf16 >= 1.5x fp32 training on H100/H200).")
+        print("=" * 100)
+    tf32 = "n/a" if result["device"] != "cuda" else ("on" if cfg["tf32"] else "off")
+    print(f"device: {result['device_name']}; torch {result['torch']}; cuDNN TF32 {tf32}; "
+          f"mid {cfg['mid']}, blocks {cfg['blocks']}, x{SCALE}")
+    print(f"\ninference: 1 clip of {cfg['frames']} frames, {cfg['height']}x{cfg['width']} -> "
+          f"{SCALE * cfg['height']}x{SCALE * cfg['width']}; median of {cfg['repeats']} after {cfg['warmup']} warm-up")
+    head = f"{'alignment':>10} {'params':>9} {'ms/clip':>10} {'fps':>9} {'align ms':>9} {'align %':>8} {'peak MiB':>9}"
+    print(head)
+    print("-" * len(head))
+    for r in result["inference"]:
+        print(f"{r['alignment']:>10} {r['params']:>9} {r['ms_per_clip']:>10.2f} {r['fps']:>9.2f} "
+              f"{r['align_ms']:>9.2f} {100 * r['align_share']:>7.1f}% {fmt_mem(r['peak_mib']):>9}")
+    ratio = result.get("fps_ratio_mv_over_spynet")
+    if ratio is not None:
+        print(f"fps ratio MV / SPyNet: {ratio:.2f}x (target >= 1.3x at full size on GPU)")
+    if result["training"]:
+        print(f"\ntraining (alignment mv, AdamW, Charbonnier): batch {cfg['train_batch']} x {cfg['train_frames']} "
+              f"frames, {cfg['train_height']}x{cfg['train_width']} LR; median of {cfg['train_repeats']} after "
+              f"{cfg['train_warmup']} warm-up")
+        head = f"{'mode':>20} {'iter/s':>9} {'ms/iter':>10} {'vs fp32':>8} {'peak MiB':>9}"
+        print(head)
+        print("-" * len(head))
+        for r in result["training"]:
+            vs = "" if r.get("ratio_vs_fp32") is None else f"{r['ratio_vs_fp32']:.2f}x"
+            print(f"{r['mode']:>20} {r['iters_per_s']:>9.3f} {r['ms_per_iter']:>10.2f} {vs:>8} "
+                  f"{fmt_mem(r['peak_mib']):>9}")
+        bf16 = next((r for r in result["training"] if r["mode"] == "bf16"), None)
+        if bf16 and bf16.get("ratio_vs_fp32") is not None:
+            print(f"bf16 / fp32 training: {bf16['ratio_vs_fp32']:.2f}x (target >= 1.5x on H100/H200)")
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+def write_json(path: str, result: dict) -> None:
+    """Write ``result`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    p.add_argument("--frames", type=int, help="inference clip length (GPU 15, CPU 5)")
+    p.add_argument("--height", type=int, help="LR height (GPU 180, CPU 32)")
+    p.add_argument("--width", type=int, help="LR width (GPU 320, CPU 32)")
+    p.add_argument("--mid", type=int, default=64, help="mid channels of the trunk")
+    p.add_argument("--blocks", type=int, default=15, help="residual blocks per direction")
+    p.add_argument("--alignments", nargs="+", default=["mv", "spynet"], choices=("mv", "spynet", "none"))
+    p.add_argument("--repeats", type=int, help="timed inference runs (median)")
+    p.add_argument("--warmup", type=int, help="untimed inference runs first")
+    p.add_argument("--train-batch", type=int)
+    p.add_argument("--train-frames", type=int)
+    p.add_argument("--train-height", type=int)
+    p.add_argument("--train-width", type=int)
+    p.add_argument("--train-repeats", type=int)
+    p.add_argument("--train-warmup", type=int)
+    p.add_argument("--train-modes", nargs="*", choices=TRAIN_MODES,
+                   help="training modes (default: all but bf16+compile, which --compile adds); none = skip training")
+    p.add_argument("--compile", action="store_true", help="also time bf16 + torch.compile training")
+    p.add_argument("--no-tf32", action="store_true", help="strict fp32 convolutions and matmuls on CUDA")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
+    return p.parse_args(argv)
+
+
+def run(args) -> dict:
+    """Run the benchmark described by ``args``; returns the result dict (also what ``--json`` writes)."""
+    want_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if want_cuda and not torch.cuda.is_available():
+        raise SystemExit("bench_vsr.py: --device cuda but torch sees no CUDA device; use --device cpu")
+    device = torch.device("cuda" if want_cuda else "cpu")
+    defaults = GPU_DEFAULTS if want_cuda else CPU_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if want_cuda:
+        torch.backends.cudnn.allow_tf32 = not args.no_tf32
+        torch.backends.cuda.matmul.allow_tf32 = not args.no_tf32
+        torch.backends.cudnn.benchmark = True
+    notes = []
+    modes = args.train_modes
+    if modes is None:
+        modes = [m for m in TRAIN_MODES if m != "bf16+compile"]
+        if args.compile:
+            modes.append("bf16+compile")
+    elif "bf16+compile" in modes and not args.compile:
+        notes.append("bf16+compile was listed in --train-modes; it runs because it was asked for explicitly")
+    if not want_cuda and not args.compile and "bf16+compile" not in modes:
+        notes.append("torch.compile skipped on CPU (pass --compile to time it)")
+
+    result = dict(device=device.type, cpu_smoke=not want_cuda,
+                  device_name=torch.cuda.get_device_name(device) if want_cuda else f"CPU ({torch.get_num_threads()} "
+                  "threads)", torch=torch.__version__,
+                  config=dict(frames=args.frames, height=args.height, width=args.width, mid=args.mid,
+                              blocks=args.blocks, repeats=args.repeats, warmup=args.warmup,
+                              train_batch=args.train_batch, train_frames=args.train_frames,
+                              train_height=args.train_height, train_width=args.train_width,
+                              train_repeats=args.train_repeats, train_warmup=args.train_warmup,
+                              tf32=bool(want_cuda and torch.backends.cudnn.allow_tf32)),
+                  inference=[], training=[], notes=notes)
+    for alignment in args.alignments:
+        result["inference"].append(bench_inference(args, alignment, device))
+    by_align = {r["alignment"]: r for r in result["inference"]}
+    if "mv" in by_align and "spynet" in by_align:
+        result["fps_ratio_mv_over_spynet"] = by_align["mv"]["fps"] / by_align["spynet"]["fps"]
+    for mode in modes:
+        result["training"].append(bench_training(args, mode, device))
+    fp32 = next((r for r in result["training"] if r["mode"] == "fp32"), None)
+    for r in result["training"]:
+        r["ratio_vs_fp32"] = r["iters_per_s"] / fp32["iters_per_s"] if fp32 else None
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    print_report(result)
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""scripts/bench_vsr.py on a tiny CPU size: the report has the expected rows, positive timings, consistent ratios,
+the CPU smoke banner and n/a memory, and the JSON file holds the same numbers."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_vsr.py"
+TINY = ["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "3", "--height", "16", "--width", "16",
+        "--train-frames", "3", "--train-height", "16", "--train-width", "16", "--repeats", "2", "--warmup", "1",
+        "--train-repeats", "2", "--train-warmup", "1"]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("bench_vsr_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_vsr_tiny_cpu_table_and_json(tmp_path, capsys):
+    bench = _load_script()
+    out = tmp_path / "bench.json"
+    assert bench.main(TINY + ["--train-modes", "fp32", "bf16", "fp32+channels_last", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    result = json.loads(out.read_text())
+
+    assert "CPU SMOKE RUN" in text and "NOT the GPU" in text
+    assert result["cpu_smoke"] is True and result["device"] == "cpu"
+    assert "fps ratio MV / SPyNet" in text and "bf16 / fp32 training" in text
+
+    inference = {r["alignment"]: r for r in result["inference"]}
+    assert set(inference) == {"mv", "spynet"}
+    for r in inference.values():
+        assert r["fps"] > 0 and r["ms_per_clip"] > 0 and r["align_ms"] > 0
+        assert 0 < r["align_share"] < 1.5          # alignment alone is part of the forward (timer noise aside)
+        assert r["peak_mib"] is None                # no CUDA memory counter on CPU
+        assert r["fps"] == pytest.approx(3 / (r["ms_per_clip"] / 1e3))
+    assert inference["spynet"]["params"] > inference["mv"]["params"]   # SPyNet adds ~1.44M parameters
+    assert result["fps_ratio_mv_over_spynet"] == pytest.approx(inference["mv"]["fps"] / inference["spynet"]["fps"])
+    for line in text.splitlines():
+        if line.split()[:1] in (["mv"], ["spynet"]):
+            assert line.split()[-1] == "n/a"
+
+    training = {r["mode"]: r for r in result["training"]}
+    assert list(training) == ["fp32", "bf16", "fp32+channels_last"]
+    assert training["fp32"]["ratio_vs_fp32"] == pytest.approx(1.0)
+    for r in training.values():
+        assert r["iters_per_s"] > 0 and r["ms_per_iter"] > 0
+        assert r["ratio_vs_fp32"] == pytest.approx(r["iters_per_s"] / training["fp32"]["iters_per_s"])
+        assert any(line.split()[:1] == [r["mode"]] for line in text.splitlines())
+    assert result["config"]["mid"] == 8 and result["config"]["height"] == 16
+
+
+def test_bench_vsr_cpu_defaults_are_the_smoke_size():
+    bench = _load_script()
+    args = bench.parse_args(["--device", "cpu", "--train-modes"])
+    args.alignments = []                            # only resolve the defaults, time nothing
+    result = bench.run(args)
+    assert (result["config"]["height"], result["config"]["width"], result["config"]["frames"]) == (32, 32, 5)
+    assert result["training"] == [] and result["inference"] == []
+    assert bench.GPU_DEFAULTS["height"] == 180 and bench.GPU_DEFAULTS["width"] == 320
