@@ -4,7 +4,8 @@
     python degradation/compress.py --codec h264 --input LR_ROOT --output OUT_ROOT [--crf 25 | --qp 32]
         [--preset medium] [--bf N] [--ref N] [--workers N]
     python degradation/compress.py --codec hevc --input LR_ROOT --output OUT_ROOT --qp 32
-        [--hevc-backend pyav|x265|hm --hm-bin PATH --hm-cfg PATH] [--hevc-motion none|estimate]
+        [--hevc-backend pyav|x265|hm --hm-bin PATH --hm-cfg PATH] [--hevc-cascade none|hm_ldp]
+        [--hevc-motion none|estimate]
 
 LR_ROOT holds clip folders of PNG frames; OUT_ROOT gets ``bitstreams/``, ``lq/<clip>/``, ``motion/<clip>.npz`` and a
 ``manifest.json`` that datasets check (``manifest_check: {crf: 23, preset: slow}``). H.264 motion comes from the
@@ -36,6 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--hevc-backend", default="pyav", choices=("pyav", "x265", "hm"))
     parser.add_argument("--hm-bin", default=None, help="HM encoder binary (TAppEncoder) for --hevc-backend hm")
     parser.add_argument("--hm-cfg", default=None, help="HM config, e.g. encoder_lowdelay_P_main.cfg")
+    parser.add_argument("--hevc-cascade", default=None, choices=("none", "hm_ldp"),
+                        help="HEVC per-frame QPs: hm_ldp = HM-16.5 low-delay P offsets 3/2/3/1 (default with "
+                             "--hevc-backend x265), none = every frame at --qp")
     parser.add_argument("--hevc-motion", default="none", choices=HEVC_MOTION,
                         help="HEVC: also estimate block motion on the decoded frames")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel processes")
@@ -44,7 +48,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     settings = compress_settings(args.codec, crf=args.crf, qp=args.qp, preset=args.preset, bf=args.bf, ref=args.ref,
                                  hevc_backend=args.hevc_backend, hm_bin=args.hm_bin, hm_cfg=args.hm_cfg,
-                                 hevc_motion=args.hevc_motion)
+                                 hevc_motion=args.hevc_motion, hevc_cascade=args.hevc_cascade)
     manifest = compress_folder(args.input, args.output, settings, workers=args.workers,
                                progress=not args.no_progress)
     print(f"wrote {manifest['frames']} frames of {len(manifest['clips'])} clips to {args.output} ({args.codec})")

@@ -89,3 +89,17 @@ def test_hevc_with_estimated_block_motion(lr_root, tmp_path):
     assert len(os.listdir(out / "lq" / "a")) == 5
     motion = load_motion(out / "motion" / "a.npz")
     assert motion.mv_bwd.shape == (5, 2, 32, 48)
+
+
+@pytest.mark.skipif(__import__("shutil").which("x265") is None, reason="x265 command-line encoder not installed")
+def test_hevc_x265_backend_applies_hm_cascade(lr_root, tmp_path):
+    out = tmp_path / "x265"
+    run("--codec", "hevc", "--input", lr_root, "--output", out, "--qp", 30, "--hevc-backend", "x265")
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["backend"] == "x265" and man["cascade"] == "hm_ldp" and man["complete"]
+    from vsrkit.codec import decode_video
+
+    video = decode_video(out / "bitstreams" / "b.mp4")
+    assert video.codec == "hevc" and video.frame_types.tolist() == [1, 2, 2, 2, 2]
+    with pytest.raises(ConfigError, match="x265"):
+        run("--codec", "hevc", "--input", lr_root, "--output", tmp_path / "p", "--hevc-cascade", "hm_ldp")

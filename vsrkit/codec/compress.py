@@ -28,20 +28,28 @@ HEVC_MOTION = ("none", "estimate")
 
 
 def compress_settings(codec: str, crf=None, qp=None, preset="medium", bf=None, ref=None, hevc_backend="pyav",
-                      hm_bin=None, hm_cfg=None, hevc_motion="none") -> dict:
+                      hm_bin=None, hm_cfg=None, hevc_motion="none", hevc_cascade=None) -> dict:
     """Validated settings recorded in the manifest (the encoders check them again and verify they were applied)."""
     from vsrkit.codec.h264 import h264_settings
 
     if codec == "h264":
-        if hevc_backend != "pyav" or hm_bin or hm_cfg or hevc_motion != "none":
-            raise ConfigError("--hevc-backend/--hm-bin/--hm-cfg/--hevc-motion apply to --codec hevc only")
+        if hevc_backend != "pyav" or hm_bin or hm_cfg or hevc_motion != "none" or hevc_cascade:
+            raise ConfigError("--hevc-backend/--hm-bin/--hm-cfg/--hevc-motion/--hevc-cascade apply to --codec hevc "
+                              "only")
         return {**h264_settings(crf=crf, qp=qp, preset=preset, bf=bf, ref=ref), "motion": "codec"}
     if codec == "hevc":
         if crf is not None or bf is not None:
             raise ConfigError("--codec hevc is fixed-QP low-delay P: use --qp (and --ref), not --crf or --bf")
         if hevc_motion not in HEVC_MOTION:
             raise ConfigError(f"--hevc-motion must be one of {', '.join(HEVC_MOTION)}, got {hevc_motion!r}")
-        return {"codec": "hevc", "qp": 32 if qp is None else int(qp), "preset": preset,
+        if hevc_cascade is None:  # the x265 CLI backend exists for HM's cascade; HM takes it from its config
+            hevc_cascade = "hm_ldp" if hevc_backend == "x265" else "none"
+        if hevc_cascade not in ("none", "hm_ldp"):
+            raise ConfigError(f"--hevc-cascade must be none or hm_ldp, got {hevc_cascade!r}")
+        if hevc_cascade == "hm_ldp" and hevc_backend != "x265":
+            raise ConfigError("--hevc-cascade hm_ldp needs --hevc-backend x265 (PyAV's libx265 cannot apply per-frame "
+                              "QPs; HM reads the cascade from --hm-cfg)")
+        return {"codec": "hevc", "qp": 32 if qp is None else int(qp), "preset": preset, "cascade": hevc_cascade,
                 "ref": 4 if ref is None else int(ref), "backend": hevc_backend, "hm_bin": hm_bin,
                 "hm_cfg": hm_cfg, "motion": "block_estimate" if hevc_motion == "estimate" else None}
     raise ConfigError(f"--codec must be h264 or hevc, got {codec!r}")
@@ -75,7 +83,8 @@ def _encode_and_decode(frames: np.ndarray, bitstream: str, s: dict):
         clip = read_motion(bitstream)
         return clip.frames, clip.without_frames()
     encode_hevc(frames, bitstream, qp=s["qp"], backend=s["backend"], preset=s["preset"], ref=s["ref"],
-                hm_bin=s["hm_bin"], hm_cfg=s["hm_cfg"])
+                cascade=None if s.get("cascade", "none") == "none" else s["cascade"], hm_bin=s["hm_bin"],
+                hm_cfg=s["hm_cfg"])
     decoded = decode_video(bitstream).frames
     motion = estimate_block_motion(decoded).without_frames() if s["motion"] == "block_estimate" else None
     return decoded, motion

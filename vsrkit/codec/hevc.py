@@ -180,6 +180,13 @@ def _run_x265_cli(raw, width, height, n, bitstream, s, tmp, where):
            "--no-scenecut", "--ref", str(s["ref"]), "--ipratio", "1.0", "--aq-mode", "0", "--no-cutree",
            "--qpfile", qpfile, "--frame-threads", str(max(1, s["threads"])), "--no-wpp", "--no-progress",
            "--log-level", "error", "--csv", log, "--csv-log-level", "1", "--output", bitstream]
+    # x265 3.5 refuses (and may crash or hang on) pictures smaller than one CTU: use the largest CTU that fits
+    ctu = next((c for c in (64, 32, 16) if c <= min(width, height)), None)
+    if ctu is None:
+        raise DataError(f"{where}: frames of {width}x{height} are smaller than x265's smallest CTU (16x16)")
+    if ctu != 64:
+        cmd[1:1] = ["--ctu", str(ctu)]
+    s["ctu"] = ctu
     for key, value in s["x265_params"].items():
         cmd += [f"--{key}"] if value == "1" else [f"--{key}", value]
     _run(cmd, where, tmp)
