@@ -187,10 +187,11 @@ class _ReferenceSearch:
         pixel_block = np.repeat(block_id, 4)
         cur = self.luma16[i][np.minimum(py, h - 1) * w + np.minimum(px, w - 1)]
         ref_index = np.clip(py + oy[pixel_block], 0, h - 1) * w + np.clip(px + ox[pixel_block], 0, w - 1)
-        sad = np.empty((len(cands), len(vectors)))
+        # cells come grouped by block (see _block_cells), so per-block sums are segment sums
+        starts = np.flatnonzero(np.r_[True, pixel_block[1:] != pixel_block[:-1]])
+        sad = np.zeros((len(cands), len(vectors)), np.int64)
         for k, u in enumerate(cands):
-            sad[k] = np.bincount(pixel_block, weights=np.abs(self.luma16[u][ref_index] - cur),
-                                 minlength=len(vectors))
+            sad[k, pixel_block[starts]] = np.add.reduceat(np.abs(self.luma16[u][ref_index] - cur), starts)
         return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
 
 
