@@ -150,13 +150,11 @@ def test_seeded_items_are_reproducible_and_restore_caller_rng():
 def test_slurm_variables_become_torch_distributed_ones(monkeypatch):
     from vsrkit.engine import dist
 
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("SLURM_PROCID", "5")
-    monkeypatch.setenv("SLURM_NTASKS", "8")
-    monkeypatch.setenv("SLURM_LOCALID", "1")
-    monkeypatch.setenv("SLURM_JOB_NODELIST", "node17,node18")
-    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol: the first listed node is the master
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(SLURM_PROCID="5", SLURM_NTASKS="8", SLURM_LOCALID="1", SLURM_JOB_NODELIST="node17,node18",
+               PATH="/nonexistent")  # no scontrol: the first listed node is the master
+    monkeypatch.setattr(os, "environ", env)  # a private copy: nothing leaks into later tests' subprocesses
     dist._slurm_env_to_torch_env(port=29611)
     assert [os.environ[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")] == \
         ["5", "8", "1", "node17", "29611"]
