@@ -129,7 +129,8 @@ class MVVSR(nn.Module):
         if alignment not in ALIGNMENTS:
             raise ConfigError(f"network_g.alignment: unknown value {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
         if warp_padding not in ("border", "zeros", "reflection"):
-            raise ConfigError(f"network_g.warp_padding: unknown value {warp_padding!r}; use border, zeros or reflection")
+            raise ConfigError(f"network_g.warp_padding: unknown value {warp_padding!r}; "
+                              f"use border, zeros or reflection")
         if image_skip not in (None, "bilinear", "bicubic"):
             raise ConfigError(f"network_g.image_skip: unknown value {image_skip!r}; use null, bilinear or bicubic")
         if scale < 2 or scale & (scale - 1):
