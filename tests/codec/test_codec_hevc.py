@@ -117,3 +117,10 @@ def test_x265_cli_small_frames_use_a_smaller_ctu(tmp_path):
     res = encode_hevc(frames, tmp_path / "x.mp4", qp=32, backend="x265", cascade="hm_ldp")
     assert res.settings["ctu"] == 32 and res.settings["frame_qps"] == [32, 35, 34]
     assert decode_video(tmp_path / "x.mp4").frames.shape == (3, 40, 72, 3)
+
+
+def test_pyav_hevc_picks_a_ctu_that_fits_small_frames(tmp_path):
+    frames = codec_clips.translating_clip(1, 0, num_frames=3, size=(32, 48))  # smaller than one 64-px CTU
+    res = encode_hevc(frames, tmp_path / "small.mp4", qp=32)
+    assert res.settings["ctu"] == 32
+    assert decode_video(tmp_path / "small.mp4").frames.shape == (3, 32, 48, 3)

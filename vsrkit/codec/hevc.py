@@ -24,6 +24,8 @@ import subprocess
 import tempfile
 from fractions import Fraction
 
+import numpy as np
+
 from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_setting)
 from vsrkit.codec.pyav_encode import as_frame_list, encode_with_pyav, tmp_path_for
 from vsrkit.codec.yuv import write_yuv420p
@@ -96,9 +98,9 @@ def encode_hevc(frames, path, *, qp=32, backend="pyav", preset="medium", ref=4, 
     path = str(path)
     s = hevc_settings(qp, backend, preset, ref, cascade, fps, x265_params, hm_bin, hm_cfg, threads)
     where = f"hevc encode of {path}"
+    frames = as_frame_list(frames)
     if backend == "pyav":
         return _encode_pyav(frames, path, s, where)
-    frames = as_frame_list(frames)
     s["frame_qps"] = hm_ldp_qp_cascade(len(frames), s["qp"]) if cascade else [s["qp"]] * len(frames)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".vsrkit-hevc-", dir=os.path.dirname(os.path.abspath(path))) as tmp:
@@ -125,8 +127,23 @@ def _low_delay_params(s: dict) -> dict:
     return params
 
 
+def fitting_ctu(width: int, height: int, where: str) -> int:
+    """The largest x265 CTU (64, 32, 16) that fits in the picture: x265 refuses smaller pictures, and then the
+    3.5 CLI may hang and libx265 inside PyAV may corrupt the process's heap."""
+    ctu = next((c for c in (64, 32, 16) if c <= min(width, height)), None)
+    if ctu is None:
+        raise DataError(f"{where}: frames of {width}x{height} are smaller than x265's smallest CTU (16x16)")
+    return ctu
+
+
 def _encode_pyav(frames, path: str, s: dict, where: str) -> EncodeResult:
-    options = {"preset": s["preset"], "x265-params": format_params(_low_delay_params(s))}
+    if frames:
+        height, width = np.asarray(frames[0]).shape[:2]
+        s["ctu"] = fitting_ctu(width, height, where)
+    params = _low_delay_params(s)
+    if s.get("ctu", 64) != 64:
+        params["ctu"] = str(s["ctu"])
+    options = {"preset": s["preset"], "x265-params": format_params(params)}
     n, w, h, version, reported = encode_with_pyav(frames, path, "libx265", options, s["fps"], s["threads"], where)
     _check_x265_report(reported, s, where)
     s["frame_qps"] = [s["qp"]] * n
@@ -180,10 +197,7 @@ def _run_x265_cli(raw, width, height, n, bitstream, s, tmp, where):
            "--no-scenecut", "--ref", str(s["ref"]), "--ipratio", "1.0", "--aq-mode", "0", "--no-cutree",
            "--qpfile", qpfile, "--frame-threads", str(max(1, s["threads"])), "--no-wpp", "--no-progress",
            "--log-level", "error", "--csv", log, "--csv-log-level", "1", "--output", bitstream]
-    # x265 3.5 refuses (and may crash or hang on) pictures smaller than one CTU: use the largest CTU that fits
-    ctu = next((c for c in (64, 32, 16) if c <= min(width, height)), None)
-    if ctu is None:
-        raise DataError(f"{where}: frames of {width}x{height} are smaller than x265's smallest CTU (16x16)")
+    ctu = fitting_ctu(width, height, where)
     if ctu != 64:
         cmd[1:1] = ["--ctu", str(ctu)]
     s["ctu"] = ctu
