@@ -229,8 +229,7 @@ def suggest(key: str, choices: Iterable[str]) -> str:
 
 def dump_options(opt: dict, path: str | os.PathLike) -> None:
     """Write the resolved options as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    from vsrkit.fileio import write_text_atomic
+
     clean = {k: v for k, v in opt.items() if k not in ("opt_path",)}
-    tmp.write_text(yaml.safe_dump(clean, sort_keys=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(clean, sort_keys=False))

@@ -83,7 +83,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo_builder, "_write_json", boom)
+    monkeypatch.setattr(demo_builder, "write_json_atomic", boom)
     with pytest.raises(KeyboardInterrupt):
         build_demo_dataset(tmp_path / "ds", **{**KW, "num_train_clips": 1, "num_val_clips": 1})
     assert os.listdir(tmp_path) == []

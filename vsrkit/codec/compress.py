@@ -22,6 +22,7 @@ import shutil
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import write_json_atomic
 
 MANIFEST = "manifest.json"
 HEVC_MOTION = ("none", "estimate")
@@ -121,14 +122,6 @@ def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
     return clip
 
 
-def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _check_output(output_root: str, manifest: dict, settings: dict) -> None:
     path = os.path.join(output_root, MANIFEST)
     if os.path.isfile(path):
@@ -166,7 +159,7 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
     _check_output(output_root, manifest, settings)
     for sub in ("lq", "bitstreams") + (("motion",) if settings["motion"] else ()):
         os.makedirs(os.path.join(output_root, sub), exist_ok=True)
-    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
     tasks = [(input_root, output_root, clip, names, settings) for clip, names in clips.items()]
     bar = tqdm(total=len(tasks), unit="clip", desc=f"{settings['codec']}", disable=not progress)
     try:
@@ -183,5 +176,5 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
     finally:
         bar.close()
     manifest["complete"] = True
-    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
     return manifest

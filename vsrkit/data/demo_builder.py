@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import write_json_atomic
 
 #: colour photographs in scikit-image's wheel (loaded offline); grey ones are converted to RGB
 TRAIN_PHOTOS = ("rocket", "stereo_motorcycle", "camera", "coins", "page", "text", "moon", "horse",
@@ -271,10 +272,10 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
                               "codec": {"name": "h264", "encoder_options": result["encoder_options"]},
                               "photos": manifest["photos"][split], "clips": result["records"],
                               "versions": versions}
-            _write_json(os.path.join(tmp, split, "manifest.json"), split_manifest)
+            write_json_atomic(os.path.join(tmp, split, "manifest.json"), split_manifest)
             manifest.setdefault("clips", {})[split] = sorted(result["records"])
         manifest["build_seconds"] = round(time.time() - start, 2)
-        _write_json(os.path.join(tmp, "manifest.json"), manifest)
+        write_json_atomic(os.path.join(tmp, "manifest.json"), manifest)
         if os.path.exists(root):  # overwrite: swap in the new dataset, then drop the old one
             old = f"{root}.old-{os.getpid()}"
             os.rename(root, old)
@@ -285,14 +286,6 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
-
-
-def _write_json(path: str, obj) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:

@@ -18,6 +18,7 @@ from importlib import metadata
 import numpy as np
 
 from vsrkit.errors import DataError
+from vsrkit.fileio import write_json_atomic
 
 MODES = ("bi", "bd_matlab", "bd_duf")
 MANIFEST = "manifest.json"
@@ -88,14 +89,6 @@ def tool_versions() -> dict:
     return out
 
 
-def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def check_output(output: str, settings: dict) -> dict | None:
     """Refuse an output built with other settings (or not by this tool); return its manifest, if any."""
     path = os.path.join(output, MANIFEST)
@@ -163,7 +156,7 @@ def make_lr(input_root: str, output_root: str, mode: str, scale: int = 4, sigma:
                 "clips": {c: len(f) for c, f in clips.items()}, "frames": sum(map(len, clips.values())),
                 "complete": False}
     os.makedirs(output_root, exist_ok=True)
-    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
     tasks = []
     for clip, frames in clips.items():
         os.makedirs(os.path.join(output_root, clip), exist_ok=True)
@@ -184,5 +177,5 @@ def make_lr(input_root: str, output_root: str, mode: str, scale: int = 4, sigma:
     finally:
         bar.close()  # before any error line is printed
     manifest["complete"] = True
-    _write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
+    write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
     return manifest

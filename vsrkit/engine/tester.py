@@ -18,17 +18,12 @@ from vsrkit.engine.logger import setup_logger
 from vsrkit.engine.prepare import prepare_demo_data
 from vsrkit.engine.seed import set_seed
 from vsrkit.errors import ConfigError
+from vsrkit.fileio import write_text_atomic
 from vsrkit.metrics import tensor_to_uint8
 from vsrkit.models.evaluation import build_metric_fns, evaluate
 from vsrkit.registry import MODELS
 
 log = logging.getLogger("vsrkit")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class Tester:
@@ -65,9 +60,9 @@ class Tester:
                              (lambda b, o, d=save_dir: self._save_frames(d, b, o)) if save_dir else None)
             tables[name] = table.means()
             if self.dist.is_main:
-                _write_atomic(self.root / f"{name}_metrics.csv", table.to_csv())
+                write_text_atomic(self.root / f"{name}_metrics.csv", table.to_csv())
                 md = table.to_markdown()
-                _write_atomic(self.root / f"{name}_metrics.md", md)
+                write_text_atomic(self.root / f"{name}_metrics.md", md)
                 print(f"\n{name} ({self.opt['name']})\n{md}", flush=True)
                 log.info("%s: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in tables[name].items()))
         return tables
