@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -13,12 +14,11 @@ from vsrkit.builders import build_dataset
 from vsrkit.data.loader import build_train_loader, build_val_loader, prefetch
 from vsrkit.engine import checkpoint as ckpt
 from vsrkit.engine.dist import DistInfo, barrier, gather_objects, init_dist
-from vsrkit.engine.prepare import prepare_demo_data
 from vsrkit.engine.logger import ProgressMeter, TensorBoardLogger, format_eta, setup_logger
+from vsrkit.engine.prepare import prepare_demo_data
 from vsrkit.engine.seed import get_rng_state, set_rng_state, set_seed
 from vsrkit.errors import ConfigError
 from vsrkit.models.evaluation import build_metric_fns, evaluate
-from vsrkit.models.video_sr_model import is_better
 from vsrkit.options import dump_options
 from vsrkit.registry import MODELS
 
@@ -224,3 +224,11 @@ class Trainer:
 def _dist_kwargs(opt: dict) -> dict:
     d = opt.get("dist_params", {})
     return {"backend": d.get("backend"), "port": d.get("port", 29500), "timeout_min": d.get("timeout_min", 30)}
+
+
+def is_better(value: float, best: float | None, higher_is_better: bool = True) -> bool:
+    if value != value:  # nan
+        return False
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return True
+    return value > best if higher_is_better else value < best

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 
 import torch
 from torch import nn
@@ -193,10 +192,3 @@ class VideoSRModel:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
-
-def is_better(value: float, best: float | None, higher_is_better: bool = True) -> bool:
-    if value != value:  # nan
-        return False
-    if best is None or (isinstance(best, float) and math.isnan(best)):
-        return True
-    return value > best if higher_is_better else value < best
