@@ -79,6 +79,89 @@ def _luma(frame) -> np.ndarray:
     return buf[:, :plane.width].copy()
 
 
+class DecodeStream:
+    """The frames of a video one at a time, in the order the decoder outputs them (display order), with what the
+    demuxer has seen so far (decode order and reference flags by pts). Iterate once; the file is closed at the end
+    of the iteration or when the iterator is dropped.
+
+    Each item is a dict: ``pts`` (None in raw elementary streams), ``out`` (output index), ``type`` (FFmpeg picture
+    type), ``h``, ``w``, and ``rgb`` ``(h, w, 3)`` uint8 / ``luma`` ``(h, w)`` uint8 / ``qp`` ``(ceil(h/16),
+    ceil(w/16))`` uint8 / ``mvs`` (structured ``MOTION_VECTORS`` array) where requested and present, else None.
+
+    Attributes (valid during iteration):
+        codec, fps, frame_count (the container's count, 0 if unknown), output (frames yielded so far);
+        pts_to_decode: pts -> position in decoding order, for every packet demuxed so far;
+        decode_pts: the pts of those packets in decoding order;
+        pts_is_ref: pts -> ``nal_ref_idc > 0`` (H.264 with ``refs=True``);
+        ref_decode_positions: decoding-order positions of the reference packets, ascending (``refs=True``).
+    """
+
+    def __init__(self, path, *, frames: bool = True, luma: bool = False, qp: bool = True, mvs: bool = False,
+                 refs: bool = False, threads: int = 0):
+        self.path = str(path)
+        self.container, self.stream = open_video(self.path)
+        ctx = self.stream.codec_context
+        side = [s for s, on in (("mvs", mvs), ("venc_params", qp)) if on]
+        if side:
+            ctx.options = {"export_side_data": "+".join(side)}
+        ctx.thread_count = threads
+        self.codec = ctx.name
+        rate = self.stream.average_rate
+        self.fps = float(rate) if rate else 0.0
+        self.frame_count = int(self.stream.frames or 0)
+        self.want = (frames, luma, qp, mvs)
+        self.refs = refs and self.codec == "h264"
+        self.length_size, self.sps_units = 4, []
+        if self.refs:
+            from vsrkit.codec.h264_bitstream import avcc_info
+            self.length_size, self.sps_units = avcc_info(bytes(ctx.extradata) if ctx.extradata else None)
+        self.pts_to_decode: dict = {}
+        self.decode_pts: list = []
+        self.pts_is_ref: dict = {}
+        self.ref_decode_positions: list = []
+        self.output = 0
+
+    @property
+    def max_refs(self) -> int | None:
+        """``max_num_ref_frames`` of the first SPS seen (H.264 with ``refs=True``), else None."""
+        if not (self.refs and self.sps_units):
+            return None
+        from vsrkit.codec.h264_bitstream import sps_max_num_ref_frames
+        try:
+            return sps_max_num_ref_frames(self.sps_units[0])
+        except (IndexError, ValueError):
+            return None
+
+    def __iter__(self):
+        import av
+
+        if self.refs:
+            from vsrkit.codec.h264_bitstream import packet_reference_info
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.pts is not None and packet.pts not in self.pts_to_decode:
+                    position = len(self.decode_pts)
+                    self.pts_to_decode[packet.pts] = position
+                    self.decode_pts.append(packet.pts)
+                    if self.refs and packet.size:
+                        is_ref, sps_in_packet = packet_reference_info(bytes(packet), self.length_size)
+                        self.pts_is_ref[packet.pts] = is_ref
+                        if is_ref:
+                            self.ref_decode_positions.append(position)
+                        self.sps_units = self.sps_units or sps_in_packet
+                for frame in packet.decode():
+                    record = _record(frame, *self.want, self.output)
+                    self.output += 1
+                    yield record
+        except av.error.FFmpegError as exc:
+            raise DataError(f"{self.path}: decoding failed after {self.output} frames ({exc}); the file is "
+                            f"truncated or corrupt, re-encode it") from exc
+        finally:
+            self.container.close()
+        if not self.output:
+            raise DataError(f"{self.path}: no decodable video frames; the file is empty or corrupt")
+
+
 def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = True, mvs: bool = False,
                  refs: bool = False, threads: int = 0) -> DecodedVideo:
     """Decode a video file into display-ordered arrays.
@@ -94,72 +177,40 @@ def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = Tr
     Raises:
         DataError: missing, unreadable or truncated file, or a file without decodable frames.
     """
-    import av
-
-    path = str(path)
-    container, stream = open_video(path)
-    ctx = stream.codec_context
-    side = [s for s, on in (("mvs", mvs), ("venc_params", qp)) if on]
-    if side:
-        ctx.options = {"export_side_data": "+".join(side)}
-    ctx.thread_count = threads
-    codec = ctx.name
-    refs = refs and codec == "h264"
-    if refs:
-        from vsrkit.codec.h264_bitstream import avcc_info, packet_reference_info, sps_max_num_ref_frames
-        length_size, sps_units = avcc_info(bytes(ctx.extradata) if ctx.extradata else None)
-    pts_to_decode: dict = {}
-    pts_is_ref: dict = {}
-    records = []
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                pts_to_decode.setdefault(packet.pts, len(pts_to_decode))
-                if refs and packet.size:
-                    is_ref, sps_in_packet = packet_reference_info(bytes(packet), length_size)
-                    pts_is_ref[packet.pts] = is_ref
-                    sps_units = sps_units or sps_in_packet
-            for frame in packet.decode():
-                records.append(_record(frame, frames, luma, qp, mvs, len(records)))
-    except av.error.FFmpegError as exc:
-        raise DataError(f"{path}: decoding failed after {len(records)} frames ({exc}); the file is truncated or "
-                        f"corrupt, re-encode it") from exc
-    finally:
-        container.close()
-    if not records:
-        raise DataError(f"{path}: no decodable video frames; the file is empty or corrupt")
+    stream = DecodeStream(path, frames=frames, luma=luma, qp=qp, mvs=mvs, refs=refs, threads=threads)
+    records = list(stream)
     # Display order = presentation timestamps; fall back to output order when timestamps are missing.
     have_pts = all(r["pts"] is not None for r in records)
     order = sorted(range(len(records)), key=lambda i: records[i]["pts"]) if have_pts else list(range(len(records)))
     records = [records[i] for i in order]
-    decode_order_known = have_pts and len(pts_to_decode) >= len(records)
-    if decode_order_known:
+    pts_to_decode, pts_is_ref = stream.pts_to_decode, stream.pts_is_ref
+    if have_pts and len(pts_to_decode) >= len(records):
         decode_index = np.array([pts_to_decode.get(r["pts"], r["out"]) for r in records], dtype=np.int64)
     else:  # raw elementary streams carry no pts in packets: output order is display order, decode order unknown
         decode_index = np.array([r["out"] for r in records], dtype=np.int64)
     h, w = records[0]["h"], records[0]["w"]
     for i, r in enumerate(records):
-        if (r["h"], r["w"]) != (h, w):
-            raise DataError(f"{path}: frame {i} has size {r['w']}x{r['h']}, frame 0 {w}x{h}; resolution changes "
-                            f"inside a clip are not supported, split the video")
+        check_size(stream.path, i, r, h, w)
     qps = None
     if qp and all(r["qp"] is not None for r in records):
         qps = np.stack([r["qp"] for r in records])
-    fps = float(stream.average_rate) if stream.average_rate else 0.0
-    is_reference = max_refs = None
-    if refs and have_pts and all(pts_is_ref.get(r["pts"]) is not None for r in records):
+    is_reference = None
+    if stream.refs and have_pts and all(pts_is_ref.get(r["pts"]) is not None for r in records):
         is_reference = np.array([pts_is_ref[r["pts"]] for r in records], dtype=bool)
-    if refs and sps_units:
-        try:
-            max_refs = sps_max_num_ref_frames(sps_units[0])
-        except (IndexError, ValueError):
-            max_refs = None
     return DecodedVideo(
         frames=np.stack([r["rgb"] for r in records]) if frames else None,
         luma=np.stack([r["luma"] for r in records]) if luma else None,
         frame_types=np.array([r["type"] for r in records], dtype=np.uint8),
-        qp=qps, decode_index=decode_index, is_reference=is_reference, max_refs=max_refs, raw_mvs=[r["mvs"] for r in records] if mvs else None,
-        codec=codec, width=w, height=h, fps=fps)
+        qp=qps, decode_index=decode_index, is_reference=is_reference, max_refs=stream.max_refs,
+        raw_mvs=[r["mvs"] for r in records] if mvs else None,
+        codec=stream.codec, width=w, height=h, fps=stream.fps)
+
+
+def check_size(path: str, index: int, record: dict, h: int, w: int) -> None:
+    """DataError when frame ``index`` is not ``w x h`` (the size of frame 0)."""
+    if (record["h"], record["w"]) != (h, w):
+        raise DataError(f"{path}: frame {index} has size {record['w']}x{record['h']}, frame 0 {w}x{h}; resolution "
+                        f"changes inside a clip are not supported, split the video")
 
 
 def _record(frame, want_rgb, want_luma, want_qp, want_mvs, out_index) -> dict:

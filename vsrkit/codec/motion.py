@@ -25,6 +25,7 @@ Blocks are rasterised on the 4x4 grid (H.264's smallest partition), then replica
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,11 +74,55 @@ def _no_motion_error(path, codec: str) -> DataError:
                      f"vsrkit.codec.estimate_block_motion on its decoded frames")
 
 
+@dataclass
+class MotionFrame:
+    """One frame of :func:`iter_motion` (display order).
+
+    Attributes:
+        index: display index.
+        frame: ``(h, w, 3)`` uint8 RGB, or None when frames were not requested.
+        mv_bwd, mv_fwd: ``(2, h, w)`` float32 at unit temporal distance, LR pixels, channel 0 = x.
+        frame_type: FFmpeg picture type (I=1, P=2, B=3, 0 unknown).
+        qp: ``(ceil(h/16), ceil(w/16))`` uint8 per-macroblock QP, or None.
+        valid_bwd, valid_fwd: ``(h, w)`` bool, True where the codec gave a vector in that direction.
+    """
+    index: int
+    frame: np.ndarray | None
+    mv_bwd: np.ndarray
+    mv_fwd: np.ndarray
+    frame_type: int
+    qp: np.ndarray | None
+    valid_bwd: np.ndarray
+    valid_fwd: np.ndarray
+
+
+def iter_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0) -> "MotionStream":
+    """Stream an H.264 video as :class:`MotionFrame` items in display order, with bounded memory.
+
+    A frame is produced as soon as every picture decoded before it has come out of the decoder (so that its
+    references are known), or :data:`MAX_REF_DISTANCE` frames later at the latest; the luma of the last
+    :data:`MAX_REF_DISTANCE` frames is kept for the reference search. Memory therefore does not grow with the length
+    of the clip. :func:`read_motion` is this stream gathered into arrays.
+
+    Raises:
+        DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative); the codec
+            is checked here, decoding errors surface during iteration.
+    """
+    from vsrkit.codec.decode import probe_codec
+
+    codec = probe_codec(path)
+    if codec != "h264":
+        raise _no_motion_error(path, codec)
+    return MotionStream(path, frames=frames, qp=qp, threads=threads)
+
+
 def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0) -> MotionClip:
     """Decode an H.264 video into frames, dense motion fields, picture types and QP maps.
 
+    Holds the whole clip (about ``t*h*w*21`` bytes with frames); for long videos iterate :func:`iter_motion`.
+
     Args:
-        path: an H.264 video file (mp4, mkv, ...).
+        path: an H.264 video file (mp4, mkv, raw ``.h264``...).
         frames: also return the decoded RGB frames (set False when only motion is needed: faster).
         qp: also return per-macroblock QP maps.
         threads: decoder threads (0 = FFmpeg's choice, 1 = one core).
@@ -86,46 +131,183 @@ def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0)
     Raises:
         DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative).
     """
-    from vsrkit.codec.decode import decode_video, probe_codec
-
-    codec = probe_codec(path)
-    if codec != "h264":
-        raise _no_motion_error(path, codec)
-    video = decode_video(path, frames=frames, luma=True, qp=qp, mvs=True, refs=True, threads=threads)
-    t, h, w = video.luma.shape
-    mv = np.zeros((2, t, 2, h, w), np.float32)  # direction (0 = bwd, 1 = fwd), frame, xy, y, x
-    valid = np.zeros((2, t, h, w), bool)
-    raster = _Rasteriser(h, w)
-    search = _ReferenceSearch(video)
-    for i in range(t):
-        vectors = video.raw_mvs[i]
-        if vectors is None or len(vectors) == 0:
-            continue
-        cells = _block_cells(vectors)
-        distance = search.distances(i, vectors, cells)
-        raster.fill(vectors, distance, cells, mv[:, i], valid[:, i])
-    return MotionClip(frames=video.frames, mv_bwd=mv[0], mv_fwd=mv[1], frame_types=video.frame_types,
-                      qp=video.qp, valid_bwd=valid[0], valid_fwd=valid[1])
+    stream = iter_motion(path, frames=frames, qp=qp, threads=threads)
+    store = _FieldStore(stream.frame_count)
+    stream.allocate = store.allocate  # fields are written in place: no per-frame allocation, no stacking
+    rgb, types, qps = [], [], []
+    for item in stream:
+        rgb.append(item.frame)
+        types.append(item.frame_type)
+        qps.append(item.qp)
+    t = len(types)
+    return MotionClip(
+        frames=np.stack(rgb) if frames else None, mv_bwd=store.mv[0, :t], mv_fwd=store.mv[1, :t],
+        frame_types=np.array(types, np.uint8), qp=np.stack(qps) if qp and all(q is not None for q in qps) else None,
+        valid_bwd=store.valid[0, :t], valid_fwd=store.valid[1, :t])
 
 
-def reference_candidates(i: int, direction: int, decode_index, is_reference, max_refs) -> list[int]:
-    """Display indices of the pictures frame ``i`` may predict from on side ``direction`` (-1 past, +1 future),
-    nearest first: the last ``max_refs`` reference pictures decoded before frame ``i``.
+class _FieldStore:
+    """Whole-clip field arrays ``mv (2 dirs, t, 2, h, w)`` and ``valid (2 dirs, t, h, w)`` that a
+    :class:`MotionStream` writes into; sized by the container's frame count and grown (doubling) past it."""
 
-    Without reference information (raw streams) every frame within :data:`MAX_REF_DISTANCE` on that side is a
-    candidate.
+    def __init__(self, capacity: int):
+        self.capacity = max(int(capacity), 1)
+        self.mv = self.valid = None
+
+    def allocate(self, i: int, h: int, w: int):
+        if self.mv is None:
+            self.mv = np.zeros((2, self.capacity, 2, h, w), np.float32)
+            self.valid = np.zeros((2, self.capacity, h, w), bool)
+        if i >= self.mv.shape[1]:
+            grown = 2 * max(self.mv.shape[1], i + 1)
+            mv, valid = np.zeros((2, grown, 2, h, w), np.float32), np.zeros((2, grown, h, w), bool)
+            mv[:, :self.mv.shape[1]], valid[:, :self.valid.shape[1]] = self.mv, self.valid
+            self.mv, self.valid = mv, valid
+        return self.mv[:, i], self.valid[:, i]
+
+
+def _new_fields(i: int, h: int, w: int):
+    """Zeroed ``mv (2 dirs, 2, h, w)`` float32 and ``valid (2 dirs, h, w)`` bool for frame ``i``."""
+    return np.zeros((2, 2, h, w), np.float32), np.zeros((2, h, w), bool)
+
+
+class MotionStream:
+    """Iterable of :class:`MotionFrame` (see :func:`iter_motion`); iterate once.
+
+    Attributes:
+        fps, frame_count: the stream's average frame rate and the container's frame count (0.0 / 0 if unknown).
+        decoded: frames that have come out of the decoder so far.
+        max_held: the most frames held at once (for the memory bound; at most ``2 * MAX_REF_DISTANCE + 1``).
+        allocate: ``allocate(i, h, w) -> (mv (2, 2, h, w), valid (2, h, w))``, the zeroed arrays frame ``i``'s
+            backward/forward fields are written into (default: new arrays per frame).
     """
-    t = len(decode_index)
-    if is_reference is None:
-        lo, hi = (max(0, i - MAX_REF_DISTANCE), i) if direction < 0 else (i + 1, min(t, i + 1 + MAX_REF_DISTANCE))
-        cands = list(range(lo, hi))
-    else:
-        before = np.flatnonzero(is_reference & (decode_index < decode_index[i]))
-        before = before[np.argsort(decode_index[before])]
-        if max_refs:
-            before = before[-max_refs:]
-        cands = [int(u) for u in before if (u - i) * direction > 0 and abs(u - i) <= MAX_REF_DISTANCE]
-    return sorted(cands, key=lambda u: abs(u - i))
+
+    def __init__(self, path, *, frames: bool, qp: bool, threads: int):
+        from vsrkit.codec.decode import DecodeStream
+
+        self.decoder = DecodeStream(path, frames=frames, luma=True, qp=qp, mvs=True, refs=True, threads=threads)
+        self.fps, self.frame_count = self.decoder.fps, self.decoder.frame_count
+        self.max_held = 0
+        self._held: dict = {}           # display index -> decoder record (+ "luma16"), for frames still needed
+        self._decode_index: list = []   # display index -> position in decoding order (None: unknown)
+        self._display_of_pts: dict = {}
+        self._out_positions: set = set()
+        self._low_mark = 0              # every picture at a decoding position below this has been output
+        self._raster = None
+        self.allocate = _new_fields
+
+    @property
+    def decoded(self) -> int:
+        return self.decoder.output
+
+    def __iter__(self):
+        from vsrkit.codec.decode import check_size
+
+        done, last_pts, size = 0, None, None
+        for record in self.decoder:
+            i = record["out"]
+            size = size or (record["h"], record["w"])
+            check_size(self.decoder.path, i, record, *size)
+            pts = record["pts"]
+            if pts is not None and last_pts is not None and pts <= last_pts:
+                raise DataError(f"{self.decoder.path}: frame {i} comes out of the decoder before an earlier "
+                                f"timestamp ({pts} after {last_pts}); remux the file (e.g. into mp4) and retry")
+            last_pts = pts
+            self._add(i, record)
+            while done < len(self._decode_index) and self._ready(done):
+                yield self._finish(done)
+                done += 1
+        while done < len(self._decode_index):
+            yield self._finish(done)
+            done += 1
+
+    def _add(self, i: int, record: dict) -> None:
+        pts = record["pts"]
+        position = self.decoder.pts_to_decode.get(pts) if pts is not None else None
+        self._decode_index.append(position)
+        if position is not None:
+            self._display_of_pts[pts] = i
+            self._out_positions.add(position)
+            while self._low_mark in self._out_positions:
+                self._out_positions.discard(self._low_mark)
+                self._low_mark += 1
+        self._held[i] = record
+        self.max_held = max(self.max_held, len(self._held))
+
+    def _ready(self, i: int) -> bool:
+        """Frame ``i`` can be finished: its references have come out (or it is MAX_REF_DISTANCE frames behind)."""
+        if len(self._decode_index) - 1 - i >= MAX_REF_DISTANCE:
+            return True
+        position = self._decode_index[i]
+        return position is not None and self._low_mark >= position
+
+    def _finish(self, i: int) -> MotionFrame:
+        record = self._held[i]
+        h, w = record["h"], record["w"]
+        if self._raster is None:
+            self._raster = _Rasteriser(h, w)
+        mv, valid = self.allocate(i, h, w)  # direction (0 = bwd, 1 = fwd), [xy,] y, x
+        vectors = record["mvs"]
+        if vectors is not None and len(vectors):
+            cells = _block_cells(vectors)
+            distance = _reference_distances(i, vectors, cells, self._candidates, self._luma16)
+            self._raster.fill(vectors, distance, cells, mv, valid)
+        item = MotionFrame(i, record["rgb"], mv[0], mv[1], record["type"], record["qp"], valid[0], valid[1])
+        record["rgb"] = record["mvs"] = record["qp"] = None  # only the luma is needed from here on
+        for old in [k for k in self._held if k <= i - MAX_REF_DISTANCE]:
+            del self._held[old]
+        return item
+
+    def _luma16(self, u: int) -> np.ndarray:
+        record = self._held[u]
+        if "luma16" not in record:
+            record["luma16"] = record["luma"].astype(np.int16)
+        return record["luma16"]
+
+    def _candidates(self, i: int, direction: int) -> list[int]:
+        """Display indices frame ``i`` may predict from on side ``direction`` (-1 past, +1 future), nearest first.
+
+        With reference information: the last ``max_num_ref_frames`` (SPS) reference pictures decoded before frame
+        ``i``. Without (raw streams carry no timestamps to match packets to frames): every frame within
+        :data:`MAX_REF_DISTANCE` on that side. Either way only frames within :data:`MAX_REF_DISTANCE`.
+        """
+        dec = self.decoder
+        position = self._decode_index[i]
+        t = len(self._decode_index)
+        if position is None or not dec.refs:
+            lo, hi = (max(0, i - MAX_REF_DISTANCE), i) if direction < 0 else (i + 1, min(t, i + 1 + MAX_REF_DISTANCE))
+            cands = list(range(lo, hi))
+        else:
+            refs = dec.ref_decode_positions[:bisect.bisect_left(dec.ref_decode_positions, position)]
+            max_refs = dec.max_refs
+            if max_refs:
+                refs = refs[-max_refs:]
+            shown = (self._display_of_pts.get(dec.decode_pts[r]) for r in refs)
+            cands = [u for u in shown if u is not None and (u - i) * direction > 0 and abs(u - i) <= MAX_REF_DISTANCE]
+        return sorted(cands, key=lambda u: abs(u - i))
+
+
+def _reference_distances(i: int, vectors: np.ndarray, cells, candidates, luma16) -> np.ndarray:
+    """Temporal distance (frames, >= 1) from frame ``i`` to the picture each block predicts from.
+
+    ``candidates(i, direction)`` gives the possible reference pictures (display indices, nearest first);
+    ``luma16(u)`` the flattened int16 luma of frame ``u``.
+    """
+    distance = np.ones(len(vectors), np.float32)
+    source = vectors["source"]
+    for direction in (-1, 1):
+        on_side = source < 0 if direction < 0 else source > 0
+        if not on_side.any():
+            continue
+        cands = candidates(i, direction)
+        if not cands:
+            continue  # e.g. an open-GOP B-frame whose reference was cut off: keep distance 1
+        if len(cands) == 1:
+            distance[on_side] = abs(cands[0] - i)
+            continue
+        best = _best_reference(i, vectors, cells, on_side, cands, luma16)
+        distance[on_side] = np.abs(np.asarray(cands) - i)[best[on_side]]
+    return distance
 
 
 def _block_cells(vectors: np.ndarray):
@@ -141,58 +323,31 @@ def _block_cells(vectors: np.ndarray):
     return block_id, y4[block_id] + k // bw, x4[block_id] + k % bw
 
 
-class _ReferenceSearch:
-    """Finds, for every block, the temporal distance (frames, >= 1) to the picture it predicts from."""
+def _best_reference(i: int, vectors: np.ndarray, cells, on_side: np.ndarray, cands: list[int], luma16) -> np.ndarray:
+    """Index into ``cands`` of the picture each block matches best (valid where ``on_side``).
 
-    def __init__(self, video):
-        self.video = video
-        self.luma16 = None  # (t, h*w) int16, made on the first search that needs it
-
-    def distances(self, i: int, vectors: np.ndarray, cells) -> np.ndarray:
-        video = self.video
-        distance = np.ones(len(vectors), np.float32)
-        source = vectors["source"]
-        for direction in (-1, 1):
-            on_side = source < 0 if direction < 0 else source > 0
-            if not on_side.any():
-                continue
-            cands = reference_candidates(i, direction, video.decode_index, video.is_reference, video.max_refs)
-            if not cands:
-                continue  # e.g. an open-GOP B-frame whose reference was cut off: keep distance 1
-            if len(cands) == 1:
-                distance[on_side] = abs(cands[0] - i)
-                continue
-            best = self._best(i, vectors, cells, on_side, cands)
-            distance[on_side] = np.abs(np.asarray(cands) - i)[best[on_side]]
-        return distance
-
-    def _best(self, i: int, vectors: np.ndarray, cells, on_side: np.ndarray, cands: list[int]) -> np.ndarray:
-        """Index into ``cands`` of the picture each block matches best (valid where ``on_side``).
-
-        The cost is the sum of absolute luma differences between the block in frame ``i`` and the block displaced
-        by its (rounded) vector in the candidate, over 4 of the 16 pixels of each 4x4 cell (a 2x2 lattice: 4x less
-        work, still decisive because a wrong reference is off by at least one frame of motion).
-        """
-        t, h, w = self.video.luma.shape
-        if self.luma16 is None:
-            self.luma16 = self.video.luma.reshape(t, h * w).astype(np.int16)
-        block_id, cy, cx = cells
-        keep = on_side[block_id]
-        block_id, cy, cx = block_id[keep], cy[keep], cx[keep]
-        scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
-        ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)
-        oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)
-        py = (cy[:, None] * 4 + _LATTICE_Y).ravel()
-        px = (cx[:, None] * 4 + _LATTICE_X).ravel()
-        pixel_block = np.repeat(block_id, 4)
-        cur = self.luma16[i][np.minimum(py, h - 1) * w + np.minimum(px, w - 1)]
-        ref_index = np.clip(py + oy[pixel_block], 0, h - 1) * w + np.clip(px + ox[pixel_block], 0, w - 1)
-        # cells come grouped by block (see _block_cells), so per-block sums are segment sums
-        starts = np.flatnonzero(np.r_[True, pixel_block[1:] != pixel_block[:-1]])
-        sad = np.zeros((len(cands), len(vectors)), np.int64)
-        for k, u in enumerate(cands):
-            sad[k, pixel_block[starts]] = np.add.reduceat(np.abs(self.luma16[u][ref_index] - cur), starts)
-        return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
+    The cost is the sum of absolute luma differences between the block in frame ``i`` and the block displaced
+    by its (rounded) vector in the candidate, over 4 of the 16 pixels of each 4x4 cell (a 2x2 lattice: 4x less
+    work, still decisive because a wrong reference is off by at least one frame of motion).
+    """
+    h, w = luma16(i).shape
+    block_id, cy, cx = cells
+    keep = on_side[block_id]
+    block_id, cy, cx = block_id[keep], cy[keep], cx[keep]
+    scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
+    ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)
+    oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)
+    py = (cy[:, None] * 4 + _LATTICE_Y).ravel()
+    px = (cx[:, None] * 4 + _LATTICE_X).ravel()
+    pixel_block = np.repeat(block_id, 4)
+    cur = luma16(i).reshape(-1)[np.minimum(py, h - 1) * w + np.minimum(px, w - 1)]
+    ref_index = np.clip(py + oy[pixel_block], 0, h - 1) * w + np.clip(px + ox[pixel_block], 0, w - 1)
+    # cells come grouped by block (see _block_cells), so per-block sums are segment sums
+    starts = np.flatnonzero(np.r_[True, pixel_block[1:] != pixel_block[:-1]])
+    sad = np.zeros((len(cands), len(vectors)), np.int64)
+    for k, u in enumerate(cands):
+        sad[k, pixel_block[starts]] = np.add.reduceat(np.abs(luma16(u).reshape(-1)[ref_index] - cur), starts)
+    return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
 
 
 _LATTICE_Y = np.array([0, 0, 2, 2])
