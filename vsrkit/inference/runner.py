@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import inspect
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
 
 from vsrkit.errors import ConfigError
-from vsrkit.inference.tiling import axis_weights, chunk_ranges, tile_starts
+from vsrkit.inference.tiling import axis_weights, chunk_ranges, iter_windows, tile_starts
 
 #: per-frame inputs a codec-aware network may take besides ``lq`` (sliced like ``lq``)
 MOTION_KEYS = ("mv_bwd", "mv_fwd", "frame_types")
@@ -97,43 +97,75 @@ def iter_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,
         ``(first_frame_index, out)`` per chunk, ``out`` ``(n, k, 3, scale*h, scale*w)`` float32 on the CPU.
     """
     s = settings or InferenceSettings()
-    inputs = dict(inputs or {})
     if lq.dim() != 5:
         raise ConfigError(f"inference: lq must be (n, t, 3, h, w), got {tuple(lq.shape)}")
-    n, t, c, h, w = lq.shape
+    wanted = forward_inputs(net)
+    passed = {k: v for k, v in (inputs or {}).items() if k in wanted and v is not None}
+    hw = tuple(lq.shape[-2:])
+    everything = (slice(None), slice(None))
+    for run0, run1, keep0, keep1 in chunk_ranges(lq.shape[1], s.chunk, s.chunk_overlap):
+        run_inputs = {k: _slice(v, k, run0, run1, *everything, hw) for k, v in passed.items()}
+        yield keep0, _run_tiles(net, lq[:, run0:run1], run_inputs, keep0 - run0, keep1 - run0, s, device, progress)
+
+
+@torch.no_grad()
+def iter_inference_frames(net: nn.Module, frames: Iterable[dict], settings: InferenceSettings | None = None,
+                          device: torch.device | str | None = None,
+                          progress=None) -> Iterator[tuple[int, torch.Tensor]]:
+    """:func:`iter_inference` over a stream of frames (e.g. a video being decoded), holding only one chunk.
+
+    Args:
+        frames: per frame a dict with ``lq`` ``(3, h, w)`` (uint8 or float, as in :func:`iter_inference`) and the
+            frame's own inputs, ``mv_bwd``/``mv_fwd`` ``(2, h, w)`` and ``frame_types`` (a number), where present.
+        settings, device, progress: as in :func:`iter_inference`; host memory holds ``chunk + 2 * chunk_overlap``
+            input frames and one chunk of output.
+    Yields:
+        ``(first_frame_index, out)`` per chunk, exactly as :func:`iter_inference` on the stacked clip would.
+    """
+    s = settings or InferenceSettings()
+    wanted = forward_inputs(net)
+    for run0, run1, keep0, keep1, window in iter_windows(frames, s.chunk, s.chunk_overlap):
+        lq = torch.stack([torch.as_tensor(f["lq"]) for f in window]).unsqueeze(0)
+        run_inputs = {k: torch.stack([torch.as_tensor(f[k]) for f in window]).unsqueeze(0)
+                      for k in wanted if window[0].get(k) is not None}
+        if lq.dim() != 5:
+            raise ConfigError(f"inference: each frame's lq must be (3, h, w), got {tuple(lq.shape[2:])}")
+        yield keep0, _run_tiles(net, lq, run_inputs, keep0 - run0, keep1 - run0, s, device, progress)
+
+
+def _run_tiles(net: nn.Module, lq: torch.Tensor, inputs: dict, k0: int, k1: int, s: InferenceSettings, device,
+               progress) -> torch.Tensor:
+    """One temporal run, tile by tile: ``lq (n, k, 3, h, w)`` and its ``inputs`` -> frames ``[k0, k1)`` of the
+    output, ``(n, k1 - k0, 3, scale*h, scale*w)`` float32 on the CPU (tiles weighted by :func:`axis_weights`)."""
+    n, k, c, h, w = lq.shape
     if device is None:
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     device = torch.device(device)
-    wanted = forward_inputs(net)
-    passed = {k: v for k, v in inputs.items() if k in wanted and v is not None}
     tile = s.tile or max(h, w)
     ys, xs = tile_starts(h, tile, s.tile_overlap), tile_starts(w, tile, s.tile_overlap)
     th, tw = min(tile, h), min(tile, w)
     wy = axis_weights(ys, th, h, s.scale, s.tile_mode)
     wx = axis_weights(xs, tw, w, s.scale, s.tile_mode)
     sc = s.scale
-    for run0, run1, keep0, keep1 in chunk_ranges(t, s.chunk, s.chunk_overlap):
-        out = torch.zeros(n, keep1 - keep0, c, h * sc, w * sc, dtype=torch.float32)
-        k0, k1 = keep0 - run0, keep1 - run0
-        for y0, wgt_y in zip(ys, wy):
-            for x0, wgt_x in zip(xs, wx):
-                sy, sx = slice(y0, y0 + th), slice(x0, x0 + tw)
-                args = {k: _slice(v, k, run0, run1, sy, sx, (h, w)).to(device) for k, v in passed.items()}
-                x = lq[:, run0:run1, :, sy, sx].to(device)
-                x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-                with _autocast(device, s.autocast):
-                    y = net(x, **args)
-                expected = (n, run1 - run0, c, th * sc, tw * sc)
-                if tuple(y.shape) != expected:
-                    raise ConfigError(f"inference: the network returned {tuple(y.shape)} for input "
-                                      f"{tuple(x.shape)}, expected {expected}; check inference.scale ({sc})")
-                weight = (wgt_y.view(-1, 1) * wgt_x.view(1, -1)).to(device)
-                contrib = (y[:, k0:k1].float() * weight).cpu()
-                out[..., y0 * sc:(y0 + th) * sc, x0 * sc:(x0 + tw) * sc] += contrib
-                if progress is not None:
-                    progress.update(1)
-        yield keep0, out
+    out = torch.zeros(n, k1 - k0, c, h * sc, w * sc, dtype=torch.float32)
+    for y0, wgt_y in zip(ys, wy):
+        for x0, wgt_x in zip(xs, wx):
+            sy, sx = slice(y0, y0 + th), slice(x0, x0 + tw)
+            args = {name: _slice(v, name, 0, k, sy, sx, (h, w)).to(device) for name, v in inputs.items()}
+            x = lq[:, :, :, sy, sx].to(device)
+            x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+            with _autocast(device, s.autocast):
+                y = net(x, **args)
+            expected = (n, k, c, th * sc, tw * sc)
+            if tuple(y.shape) != expected:
+                raise ConfigError(f"inference: the network returned {tuple(y.shape)} for input "
+                                  f"{tuple(x.shape)}, expected {expected}; check inference.scale ({sc})")
+            weight = (wgt_y.view(-1, 1) * wgt_x.view(1, -1)).to(device)
+            out[..., y0 * sc:(y0 + th) * sc, x0 * sc:(x0 + tw) * sc] += (y[:, k0:k1].float() * weight).cpu()
+            if progress is not None:
+                progress.update(1)
+    return out
 
 
 def run_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,

@@ -16,6 +16,7 @@ Output weights (per axis, at HR resolution, separable; they sum to exactly 1 at 
 from __future__ import annotations
 
 import math
+from typing import Iterable, Iterator
 
 import torch
 
@@ -102,3 +103,37 @@ def chunk_ranges(t: int, chunk: int | None, overlap: int) -> list[tuple[int, int
         b = min(a + chunk, t)
         out.append((max(0, a - overlap), min(t, b + overlap), a, b))
     return out
+
+
+def iter_windows(items: Iterable, chunk: int | None, overlap: int) -> Iterator[tuple[int, int, int, int, list]]:
+    """:func:`chunk_ranges` over a stream of unknown length: yields ``(run_start, run_end, keep_start, keep_end,
+    window)`` with ``window`` the items ``[run_start, run_end)``, holding at most ``chunk + 2 * overlap`` items.
+
+    The ranges are exactly those of ``chunk_ranges(t, chunk, overlap)`` for the ``t`` items the stream turns out to
+    have. ``chunk=None`` collects the whole stream into one window.
+    """
+    chunk_ranges(1, chunk, overlap)  # the same errors for bad settings, before anything is read
+    items = iter(items)
+    held: list = []   # items [first, first + len(held))
+    first = 0
+    start = 0         # first frame of the next core
+    ended = False
+    while True:
+        want = start + chunk + overlap if chunk else None
+        while not ended and (want is None or first + len(held) < want):
+            try:
+                held.append(next(items))
+            except StopIteration:
+                ended = True
+        t_seen = first + len(held)
+        if start >= t_seen:
+            return
+        run0 = max(0, start - overlap)
+        core_end = min(start + chunk, t_seen) if chunk else t_seen
+        run1 = min(t_seen, core_end + overlap)
+        yield run0, run1, start, core_end, held[run0 - first:run1 - first]
+        start = core_end
+        drop = max(0, start - overlap) - first
+        if drop > 0:
+            del held[:drop]
+            first += drop
