@@ -1,6 +1,7 @@
 """H.264 encoding: settings verified from the bitstream, unknown/ignored options rejected, 4:2:0 with averaged chroma."""
 import importlib.util
 import os
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -25,6 +26,24 @@ def test_encode_reports_applied_settings(tmp_path):
     video = decode_video(tmp_path / "a.mp4")
     assert video.frames.shape == (5, 64, 64, 3) and video.codec == "h264" and video.fps == 25
     assert not [p for p in os.listdir(tmp_path) if "tmp" in p]
+
+
+@pytest.mark.parametrize("fps,recorded", [(Fraction(30000, 1001), "30000/1001"), ("30000/1001", "30000/1001"),
+                                          (29.97, "2997/100"), (24.0, 24)])
+def test_fractional_frame_rates_stay_exact(tmp_path, fps, recorded):
+    import av
+
+    res = encode_h264(codec_clips.translating_clip(1, 0, num_frames=3), tmp_path / "ntsc.mp4", fps=fps)
+    assert res.settings["fps"] == recorded
+    with av.open(str(tmp_path / "ntsc.mp4")) as container:
+        assert container.streams.video[0].average_rate == Fraction(recorded)
+
+
+@pytest.mark.parametrize("fps", [0, -25, "fast", None])
+def test_bad_frame_rate_is_one_clear_error(tmp_path, fps):
+    with pytest.raises(ConfigError, match="not a positive frame rate"):
+        encode_h264(codec_clips.translating_clip(1, 0, num_frames=2), tmp_path / "x.mp4", fps=fps)
+    assert not os.listdir(tmp_path)
 
 
 def test_unknown_x264_param_raises(tmp_path):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_setting)
-from vsrkit.codec.pyav_encode import encode_with_pyav
+from vsrkit.codec.pyav_encode import encode_with_pyav, frame_rate, frame_rate_record
 from vsrkit.errors import ConfigError
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -33,7 +33,7 @@ def h264_settings(crf=None, qp=None, preset="medium", bf=None, ref=None, fps=25,
                               f"instead so that it is checked and recorded")
     return {"codec": "h264", "crf": None if crf is None else float(crf), "qp": None if qp is None else int(qp),
             "preset": preset, "bf": None if bf is None else int(bf), "ref": None if ref is None else int(ref),
-            "fps": int(fps), "x264_params": parse_params(x264_params), "tune": tune, "threads": int(threads),
+            "fps": frame_rate_record(frame_rate(fps)), "x264_params": parse_params(x264_params), "tune": tune, "threads": int(threads),
             "pix_fmt": "yuv420p", "chroma": "2x2 average, BT.601 limited range"}
 
 
@@ -50,7 +50,7 @@ def encode_h264(frames, path, *, crf=None, qp=None, preset="medium", bf=None, re
         bf: max consecutive B-frames (None = preset default, 3 for medium). ``bf=0`` gives IPPP...
         ref: reference frames (None = preset default, 3 for medium). ``bf=0, ref=1`` makes every motion vector
             point at the previous frame.
-        fps: container frame rate.
+        fps: container frame rate: a number, ``Fraction(30000, 1001)`` or ``'30000/1001'`` (kept exact).
         x264_params: extra x264 settings, ``'key=value:...'`` or a dict (unknown keys raise ConfigError).
         tune: x264 tune (e.g. ``'zerolatency'``), optional.
         threads: encoder threads; 1 keeps bitstreams identical across machines.

@@ -8,7 +8,24 @@ import numpy as np
 
 from vsrkit.codec.encoder_check import (capture_option_errors, check_av_options, encoder_settings_from_bitstream)
 from vsrkit.codec.yuv import check_rgb_frame, rgb_to_yuv420p, yuv420p_to_i420
-from vsrkit.errors import DataError
+from vsrkit.errors import ConfigError, DataError
+
+
+def frame_rate(fps) -> Fraction:
+    """A frame rate as an exact fraction: ``25``, ``29.97``, ``Fraction(30000, 1001)`` (what PyAV reports for NTSC
+    video) or ``'30000/1001'``. ConfigError for anything else or a rate <= 0."""
+    try:
+        rate = Fraction(str(fps)) if isinstance(fps, (float, str)) else Fraction(fps)
+    except (TypeError, ValueError, ZeroDivisionError):
+        rate = None
+    if rate is None or rate <= 0:
+        raise ConfigError(f"fps={fps!r} is not a positive frame rate; give e.g. 25, 29.97 or '30000/1001'")
+    return rate
+
+
+def frame_rate_record(rate: Fraction) -> int | str:
+    """How a frame rate is recorded in settings and manifests: an int when whole, else ``'num/den'``."""
+    return rate.numerator if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
 
 
 def tmp_path_for(path: str) -> str:
@@ -18,7 +35,7 @@ def tmp_path_for(path: str) -> str:
     return os.path.join(folder, f".{stem}.tmp-{os.getpid()}{ext}")
 
 
-def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps: int, threads: int,
+def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, threads: int,
                      where: str) -> tuple[int, int, int, str, dict]:
     """Encode RGB uint8 frames with PyAV into ``path`` (written to a temporary name, then renamed).
 
@@ -26,13 +43,14 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps: int
         frames: iterable of ``(h, w, 3)`` uint8 RGB arrays (h, w even), or a ``(t, h, w, 3)`` array.
         codec_name: ``'libx264'`` or ``'libx265'``.
         options: AVOptions of the encoder (checked against its option table).
-        fps: frame rate written into the container.
+        fps: frame rate written into the container (see :func:`frame_rate`; 30000/1001 stays exact).
         threads: encoder threads (1 = deterministic and best when clips are encoded in parallel processes).
     Returns:
         ``(num_frames, width, height, encoder_version, encoder_options)``, the last two read from the SEI.
     """
     import av
 
+    rate = frame_rate(fps)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = tmp_path_for(path)
     first_packet = b""
@@ -47,17 +65,17 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps: int
                     rgb = check_rgb_frame(frame, name=f"{where} frame {i}")
                     if stream is None:
                         height, width = rgb.shape[:2]
-                        stream = container.add_stream(codec_name, rate=fps)
+                        stream = container.add_stream(codec_name, rate=rate)
                         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                         stream.codec_context.thread_count = threads
-                        stream.codec_context.time_base = Fraction(1, fps)
+                        stream.codec_context.time_base = 1 / rate
                         check_av_options(stream.codec_context, options, where)
                         stream.options = dict(options)
                     elif rgb.shape[:2] != (height, width):
                         raise DataError(f"{where} frame {i}: size {rgb.shape[1]}x{rgb.shape[0]} differs from frame 0 "
                                         f"({width}x{height}); all frames of a clip must have the same size")
                     vf = av.VideoFrame.from_ndarray(yuv420p_to_i420(*rgb_to_yuv420p(rgb)), format="yuv420p")
-                    vf.pts, vf.time_base = i, Fraction(1, fps)
+                    vf.pts, vf.time_base = i, 1 / rate
                     for packet in stream.encode(vf):
                         if not first_packet:
                             first_packet = bytes(packet)
