@@ -5,15 +5,17 @@
         [--tile 128 --tile-overlap 16] [--chunk 20 --chunk-overlap 4] [--compare out.png] [--device cpu|cuda|auto]
         [--ablate_mvs] [--ablate_second_order] [--non-h264 fail|spynet] [--set network_g.x=y ...]
 
-Any H.264 file works, including phone videos with B-frames and several reference frames: ``vsrkit.codec.read_motion``
-decodes it, exports the motion vectors and brings them to unit temporal distance. The clip is processed in temporal
-chunks (context frames on both sides are computed and discarded) and spatial tiles (overlapping, cross-faded), so
-memory stays bounded: device memory by one ``(chunk + 2*chunk_overlap) x tile x tile`` run, host memory by the decoded
-LR clip (frames + motion fields, ``~ t*h*w*19`` bytes) and one chunk of HR output. The result is encoded with
-PyAV/libx264 as it is produced. A non-H.264 input (e.g. HEVC) has no exported motion vectors: with ``--non-h264 fail``
-(default) the script stops with a clear message; ``--non-h264 spynet`` switches to ``alignment: spynet`` (same trunk,
-SPyNet flow), with trained flow from ``--fallback-model`` (a checkpoint of the SPyNet baseline) or ``--spynet``
-(local SPyNet weights). Networks with ``alignment: spynet`` or ``none`` read any video PyAV decodes.
+Any H.264 file works, including phone videos with B-frames and several reference frames: ``vsrkit.codec.iter_motion``
+decodes it, exports the motion vectors and brings them to unit temporal distance. The clip is streamed: decoded,
+super-resolved in temporal chunks (context frames on both sides are computed and discarded) and spatial tiles
+(overlapping, cross-faded), and encoded with PyAV/libx264 at the input's exact frame rate, so memory does not grow
+with the video's length: device memory is bounded by one ``(chunk + 2*chunk_overlap) x tile x tile`` run, host
+memory by ``chunk + 2*chunk_overlap`` LR frames with their motion (``~ h*w*19`` bytes each), the 17 luma planes of the
+reference search and one chunk of HR output. A non-H.264 input (e.g. HEVC) has no exported motion vectors: with
+``--non-h264 fail`` (default) the script stops with a clear message; ``--non-h264 spynet`` switches to
+``alignment: spynet`` (same trunk, SPyNet flow), with trained flow from ``--fallback-model`` (a checkpoint of the
+SPyNet baseline) or ``--spynet`` (local SPyNet weights). Networks with ``alignment: spynet`` or ``none`` read any video
+PyAV decodes.
 """
 from __future__ import annotations
 
@@ -80,9 +82,9 @@ def main(argv=None) -> int:
 
     from vsrkit.codec import encode_h264
     from vsrkit.errors import ConfigError
-    from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference, to_uint8_frames
-    from vsrkit.inference.video import (build_and_load, network_config, read_input, side_by_side, spynet_fallback,
-                                        stream_info, write_png)
+    from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference_frames, to_uint8_frames
+    from vsrkit.inference.video import (InputVideo, build_and_load, network_config, side_by_side, spynet_fallback,
+                                        write_png)
     from vsrkit.options import load_options
 
     opt = load_options(args.opt, args.set, is_train=False)
@@ -92,21 +94,17 @@ def main(argv=None) -> int:
     cfg = network_config(opt, args.ablate_mvs, args.ablate_second_order)
     net = build_and_load(cfg, args.model, param_key)
     need_motion = "mv_bwd" in forward_inputs(net) and getattr(net, "alignment", "mv") == "mv"
-    codec, _ = stream_info(args.input)
-    if need_motion and codec != "h264" and args.non_h264 == "spynet":
+    video = InputVideo(args.input, args.max_frames)
+    if need_motion and video.codec != "h264" and args.non_h264 == "spynet":
         if args.ablate_mvs:
             raise ConfigError("--ablate_mvs has no meaning with --non-h264 spynet (there are no codec MVs)")
-        print(f"{args.input}: {codec} has no exported motion vectors; using alignment: spynet", file=sys.stderr)
+        print(f"{args.input}: {video.codec} has no exported motion vectors; using alignment: spynet", file=sys.stderr)
         net = spynet_fallback(opt, args.model, param_key, args.spynet, args.fallback_model, args.ablate_second_order)
         need_motion = False
+    lq_stream = video.frames(need_motion)
     net = net.to(device)
     scale = int(getattr(net, "scale", opt.get("scale", 4)))
-
-    start = time.perf_counter()
-    clip = read_input(args.input, need_motion, args.max_frames)
-    t, h, w, _ = clip.frames.shape
-    decode_s = time.perf_counter() - start
-    lq, inputs = clip.tensors()
+    t, h, w = video.frame_count, video.height, video.width
     chunk = args.chunk if args.chunk is not None else (val.get("chunk") or 20)
     settings = InferenceSettings(
         scale=scale, chunk=chunk,
@@ -115,32 +113,40 @@ def main(argv=None) -> int:
         tile_overlap=args.tile_overlap if args.tile_overlap is not None else val.get("tile_overlap", 16),
         tile_mode=args.tile_mode, autocast=args.autocast)
     compare_at = args.compare_frame if args.compare_frame is not None else t // 2
-    if args.compare and not 0 <= compare_at < t:
+    if args.compare and (compare_at < 0 or t and compare_at >= t):
         raise ConfigError(f"--compare-frame {compare_at}: the clip has {t} frames (0..{t - 1})")
-    compare_frame = {}
+    compare = {}
 
-    progress = tqdm(total=count_runs(t, h, w, settings), unit="run", desc=f"x{scale} {w}x{h}->{w * scale}x{h * scale}",
-                    disable=args.quiet, file=sys.stderr)
+    progress = tqdm(total=count_runs(t, h, w, settings) if t else None, unit="run",
+                    desc=f"x{scale} {w}x{h}->{w * scale}x{h * scale}", disable=args.quiet, file=sys.stderr)
 
-    def frames():
-        for first, out in iter_inference(net, lq, inputs, settings, device=device, progress=progress):
+    def lq_frames():
+        for i, item in enumerate(lq_stream):
+            if args.compare and i == compare_at:
+                compare["lq"] = item["rgb"]
+            yield item
+
+    def sr_frames():
+        for first, out in iter_inference_frames(net, lq_frames(), settings, device=device, progress=progress):
             sr = to_uint8_frames(out[0]).numpy()
             if args.compare and first <= compare_at < first + len(sr):
-                compare_frame["sr"] = sr[compare_at - first].copy()
+                compare["sr"] = sr[compare_at - first].copy()
             yield from sr
 
-    fps = int(round(clip.fps)) if clip.fps and clip.fps > 0 else 25
     start = time.perf_counter()
     # x264 turns CRF 0 into lossless constant QP 0: ask for that directly so that the settings check agrees.
     rate = {"crf": args.crf} if args.crf > 0 else {"qp": 0}
-    result = encode_h264(frames(), args.output, preset=args.preset, fps=fps, threads=0, **rate)
+    result = encode_h264(sr_frames(), args.output, preset=args.preset, fps=video.fps, threads=0, **rate)
     progress.close()
-    infer_s = time.perf_counter() - start
+    seconds = time.perf_counter() - start
     if args.compare:
-        write_png(args.compare, side_by_side(clip.frames[compare_at], compare_frame["sr"], scale))
-    print(f"{args.output}: {result.num_frames} frames {result.width}x{result.height} @ {fps} fps "
-          f"(input {clip.codec} {w}x{h}; decode {decode_s:.1f} s, SR + encode {infer_s:.1f} s = "
-          f"{result.num_frames / max(infer_s, 1e-9):.2f} frames/s on {device})"
+        if "sr" not in compare:
+            raise ConfigError(f"--compare-frame {compare_at}: the clip has only {result.num_frames} frames "
+                              f"(0..{result.num_frames - 1}); {args.output} was written, the comparison was not")
+        write_png(args.compare, side_by_side(compare["lq"], compare["sr"], scale))
+    print(f"{args.output}: {result.num_frames} frames {result.width}x{result.height} @ {float(video.fps):.3f} fps "
+          f"(input {video.codec} {w}x{h}; decode + SR + encode {seconds:.1f} s = "
+          f"{result.num_frames / max(seconds, 1e-9):.2f} frames/s on {device})"
           + (f"; comparison: {args.compare}" if args.compare else ""))
     return 0
 

@@ -133,3 +133,40 @@ def test_cuda_round_trip(setup):
     assert _script().main(["--opt", str(opt), "--model", str(model), "--input", str(clip), "--output", str(out),
                            "--device", "cuda", "--autocast", "bf16", "--quiet"]) == 0
     assert _decode(out).shape == (T, 4 * H, 4 * W, 3)
+
+
+def test_streamed_output_equals_whole_clip_inference_at_the_input_frame_rate(setup, tmp_path):
+    """A 40-frame 29.97 fps clip with B-frames, streamed in chunks of 6: the frames equal inference over the whole
+    decoded clip with the same chunking (both written losslessly), and the frame rate stays 30000/1001."""
+    from fractions import Fraction
+
+    import av
+
+    from vsrkit.codec import encode_h264, read_motion
+    from vsrkit.inference import InferenceSettings, run_inference, to_uint8_frames
+
+    _, _, opt, model = setup
+    rng = np.random.default_rng(3)
+    scene = np.kron(rng.integers(0, 256, (H // 4 + 12, W // 4 + 12, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8))
+    frames = np.stack([scene[k:k + H, k // 2:k // 2 + W] for k in range(40)])
+    clip = tmp_path / "ntsc.mp4"
+    encode_h264(frames, clip, crf=23, bf=3, ref=3, fps=Fraction(30000, 1001))
+    out = tmp_path / "out.mp4"
+    assert _script().main(["--opt", str(opt), "--model", str(model), "--input", str(clip), "--output", str(out),
+                           "--chunk", "6", "--chunk-overlap", "2", "--crf", "0", "--preset", "ultrafast",
+                           "--quiet"]) == 0
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+
+    net = MVVSR(mid_channels=4, num_blocks=1)
+    net.load_state_dict(torch.load(model, weights_only=True)["params_ema"])
+    motion = read_motion(str(clip), qp=False)
+    lq = torch.from_numpy(motion.frames).permute(0, 3, 1, 2).unsqueeze(0)
+    inputs = {"mv_bwd": torch.from_numpy(motion.mv_bwd)[None], "mv_fwd": torch.from_numpy(motion.mv_fwd)[None],
+              "frame_types": torch.from_numpy(motion.frame_types.astype(np.int64))[None]}
+    sr = run_inference(net.eval(), lq, inputs, InferenceSettings(scale=4, chunk=6, chunk_overlap=2))
+    expected = tmp_path / "expected.mp4"
+    encode_h264(to_uint8_frames(sr[0]).numpy(), expected, qp=0, preset="ultrafast")
+    got = _decode(out)
+    assert got.shape == (40, 4 * H, 4 * W, 3)
+    np.testing.assert_array_equal(got, _decode(expected))

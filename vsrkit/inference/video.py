@@ -1,11 +1,11 @@
-"""Pieces of ``scripts/infer_video.py``: network from options + checkpoint, input video -> tensors, comparison image.
+"""Pieces of ``scripts/infer_video.py``: network from options + checkpoint, input video -> frame stream, comparison
+image.
 
 Kept here (not in the script) so that they are importable and tested.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,75 +16,69 @@ from vsrkit.errors import CheckpointError, ConfigError, DataError
 NON_H264_POLICIES = ("fail", "spynet")
 
 
-@dataclass
-class InputClip:
-    """A decoded input video.
+class InputVideo:
+    """An input video, read frame by frame in display order (for :func:`iter_inference_frames`), so that host
+    memory does not grow with its length.
 
     Attributes:
-        frames: ``(t, h, w, 3)`` uint8 RGB.
-        mv_bwd, mv_fwd: ``(t, 2, h, w)`` float32 LR pixels (vsrkit convention), or None without codec motion.
-        frame_types: ``(t,)`` uint8 FFmpeg picture types (I=1, P=2, B=3), or None.
-        fps: the stream's average frame rate (0.0 if unknown).
-        codec: the stream's codec name.
+        path, codec: the file and its video codec name (``'h264'``, ``'hevc'``...).
+        fps: the stream's average frame rate as a Fraction (exact, e.g. 30000/1001), 25 when the file has none.
+        width, height: frame size.
+        frame_count: frames to expect (the container's count, capped by ``max_frames``; 0 when unknown).
     """
-    frames: np.ndarray
-    mv_bwd: np.ndarray | None
-    mv_fwd: np.ndarray | None
-    frame_types: np.ndarray | None
-    fps: float
-    codec: str
 
-    def tensors(self) -> tuple[torch.Tensor, dict]:
-        """``lq (1, t, 3, h, w)`` uint8 (a view, no copy) and the motion inputs as ``(1, t, ...)`` tensors."""
-        lq = torch.from_numpy(self.frames).permute(0, 3, 1, 2).unsqueeze(0)
-        inputs = {}
-        if self.mv_bwd is not None:
-            inputs["mv_bwd"] = torch.from_numpy(self.mv_bwd).unsqueeze(0)
-            inputs["mv_fwd"] = torch.from_numpy(self.mv_fwd).unsqueeze(0)
-        if self.frame_types is not None:
-            inputs["frame_types"] = torch.from_numpy(self.frame_types.astype(np.int64)).unsqueeze(0)
-        return lq, inputs
+    def __init__(self, path: str, max_frames: int | None = None):
+        from fractions import Fraction
 
+        from vsrkit.codec.decode import open_video
 
-def stream_info(path: str) -> tuple[str, float]:
-    """``(codec_name, average fps)`` of the first video stream; DataError for unreadable files."""
-    from vsrkit.codec.decode import open_video
+        if max_frames is not None and max_frames < 1:
+            raise ConfigError(f"--max-frames {max_frames}: give a positive number of frames")
+        container, stream = open_video(path)
+        try:
+            ctx = stream.codec_context
+            self.path, self.codec = path, ctx.name
+            self.width, self.height = ctx.width, ctx.height
+            self.fps = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
+            count = int(stream.frames or 0)
+        finally:
+            container.close()
+        self.max_frames = max_frames
+        self.frame_count = min(count, max_frames) if count and max_frames else (count or 0)
 
-    container, stream = open_video(path)
-    try:
-        rate = stream.average_rate or stream.guessed_rate
-        return stream.codec_context.name, float(rate) if rate else 0.0
-    finally:
-        container.close()
+    def frames(self, need_motion: bool):
+        """Yield per frame ``{'rgb': (h, w, 3) uint8, 'lq': (3, h, w) uint8 tensor, 'frame_types': int}`` and, with
+        ``need_motion`` (an ``alignment: mv`` network), ``mv_bwd``/``mv_fwd`` ``(2, h, w)`` float32 tensors (LR
+        pixels, unit temporal distance) from :func:`vsrkit.codec.iter_motion`.
 
+        Raises:
+            DataError: a non-H.264 file when motion is needed (the caller decides on a fallback before calling, see
+                :data:`NON_H264_POLICIES`); a file without decodable frames; decoding errors.
+        """
+        if need_motion and self.codec != "h264":
+            raise DataError(f"{self.path}: is {self.codec}, but the network aligns with H.264 motion vectors; "
+                            f"re-encode it as H.264, or run with --non-h264 spynet (SPyNet flow instead of codec "
+                            f"motion)")
+        return self._frames(need_motion)
 
-def read_input(path: str, need_motion: bool, max_frames: int | None = None) -> InputClip:
-    """Decode ``path``; with ``need_motion`` (an ``alignment: mv`` network) it must be H.264 (motion vectors).
+    def _frames(self, need_motion: bool):
+        from vsrkit.codec import DecodeStream, iter_motion
 
-    Raises:
-        DataError: missing/unreadable file; a non-H.264 file when motion is needed (the caller decides on a
-            fallback before calling, see :data:`NON_H264_POLICIES`).
-    """
-    from vsrkit.codec import decode_video, read_motion
-
-    codec, fps = stream_info(path)
-    if need_motion:
-        if codec != "h264":
-            raise DataError(f"{path}: is {codec}, but the network aligns with H.264 motion vectors; re-encode it as "
-                            f"H.264, or run with --non-h264 spynet (SPyNet flow instead of codec motion)")
-        clip = read_motion(path, frames=True, qp=False)
-        frames, mv_bwd, mv_fwd, types = clip.frames, clip.mv_bwd, clip.mv_fwd, clip.frame_types
-    else:
-        video = decode_video(path, frames=True, qp=False)
-        frames, mv_bwd, mv_fwd, types = video.frames, None, None, video.frame_types
-    if frames is None or len(frames) == 0:
-        raise DataError(f"{path}: no decodable frames")
-    if max_frames is not None:
-        frames = frames[:max_frames]
-        mv_bwd = None if mv_bwd is None else mv_bwd[:max_frames]
-        mv_fwd = None if mv_fwd is None else mv_fwd[:max_frames]
-        types = None if types is None else types[:max_frames]
-    return InputClip(np.ascontiguousarray(frames), mv_bwd, mv_fwd, types, fps, codec)
+        if need_motion:
+            source = ({"rgb": f.frame, "frame_types": f.frame_type, "mv_bwd": torch.from_numpy(f.mv_bwd),
+                       "mv_fwd": torch.from_numpy(f.mv_fwd)} for f in iter_motion(self.path, qp=False))
+        else:
+            source = ({"rgb": r["rgb"], "frame_types": r["type"]} for r in DecodeStream(self.path, qp=False))
+        count = 0
+        for item in source:
+            if self.max_frames is not None and count >= self.max_frames:
+                source.close()  # stops the decoder and closes the file
+                break
+            item["lq"] = torch.from_numpy(item["rgb"]).permute(2, 0, 1)
+            count += 1
+            yield item
+        if not count:
+            raise DataError(f"{self.path}: no decodable frames")
 
 
 def network_config(opt: dict, ablate_mvs: bool = False, ablate_second_order: bool = False,
