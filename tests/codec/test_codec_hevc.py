@@ -124,3 +124,27 @@ def test_pyav_hevc_picks_a_ctu_that_fits_small_frames(tmp_path):
     res = encode_hevc(frames, tmp_path / "small.mp4", qp=32)
     assert res.settings["ctu"] == 32
     assert decode_video(tmp_path / "small.mp4").frames.shape == (3, 32, 48, 3)
+
+
+def test_external_encoder_that_hangs_is_stopped_with_a_clear_error(tmp_path, monkeypatch):
+    """An encoder that never finishes (x265 3.5 hangs after some start-up errors) is killed after
+    VSRKIT_ENCODER_TIMEOUT_S; the error quotes its last words and nothing is left behind."""
+    import time
+
+    import vsrkit.codec.hevc as hevc
+
+    hanging = tmp_path / "TAppEncoder"
+    hanging.write_text(f"#!{sys.executable}\nimport sys, time\nprint('x265 [error]: stuck', file=sys.stderr, "
+                       f"flush=True)\ntime.sleep(60)\n")
+    hanging.chmod(hanging.stat().st_mode | stat.S_IEXEC)
+    cfg = tmp_path / "encoder_lowdelay_P_main.cfg"
+    cfg.write_text("GOPSize : 4\n")
+    monkeypatch.setattr(hevc, "ENCODER_TIMEOUT_S", 1.0)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"TAppEncoder did not finish in 1 s \(x265 \[error\]: stuck\).*"
+                                          r"VSRKIT_ENCODER_TIMEOUT_S"):
+        encode_hevc(codec_clips.translating_clip(1, 0, num_frames=2, size=(16, 16)), out / "d.mp4", backend="hm",
+                    hm_bin=str(hanging), hm_cfg=str(cfg))
+    assert time.monotonic() - start < 30
+    assert not out.exists() or not list(out.iterdir())
