@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.lmdb_writer import COMPRESSIONS, make_lmdb  # noqa: E402
-from vsrkit.errors import VsrkitError  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,17 +28,14 @@ def main(argv=None) -> int:
     parser.add_argument("--verify", action="store_true",
                         help="decode every PNG while packing (slower; finds corruption inside files)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        n = make_lmdb(args.input, args.output, workers=args.workers, compression=args.compression,
-                      png_level=args.png_level, overwrite=args.overwrite, progress=not args.no_progress,
-                      verify=args.verify)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    n = make_lmdb(args.input, args.output, workers=args.workers, compression=args.compression,
+                  png_level=args.png_level, overwrite=args.overwrite, progress=not args.no_progress,
+                  verify=args.verify)
     print(f"wrote {n} frames to {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

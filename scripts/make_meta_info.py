@@ -12,9 +12,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.storage import open_storage  # noqa: E402
-from vsrkit.errors import VsrkitError  # noqa: E402
 
 
 def make_meta_info(input_dir: str, output: str, backend: str = "disk", include: list[str] | None = None,
@@ -34,15 +34,12 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=("disk", "lmdb", "yuv"), default="disk")
     parser.add_argument("--include", nargs="*", help="only these clips")
     parser.add_argument("--exclude", nargs="*", help="leave these clips out (e.g. REDS4: 000 011 015 020)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        n = make_meta_info(args.input, args.output, args.backend, args.include, args.exclude)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    n = make_meta_info(args.input, args.output, args.backend, args.include, args.exclude)
     print(f"wrote {n} clips to {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

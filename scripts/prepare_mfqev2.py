@@ -15,10 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place, staged_output  # noqa: E402
 from vsrkit.data.storage import YuvStorage  # noqa: E402
-from vsrkit.errors import ConfigError, DataError, VsrkitError  # noqa: E402
+from vsrkit.errors import DataError  # noqa: E402
 
 
 def prepare_mfqev2(raw_dir: str, output: str, split: str, compressed: dict | None = None, mode: str = "symlink",
@@ -66,21 +67,13 @@ def main(argv=None) -> int:
     parser.add_argument("--compressed", nargs="*", default=[], help="TAG=DIR compressed versions (e.g. QP37=...)")
     parser.add_argument("--mode", choices=MODES, default="symlink")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        compressed = {}
-        for item in args.compressed:
-            if "=" not in item:
-                raise ConfigError(f"--compressed: expected TAG=DIR, got '{item}'")
-            tag, folder = item.split("=", 1)
-            compressed[tag] = folder
-        n = prepare_mfqev2(args.raw, args.output, args.split, compressed, args.mode, args.overwrite)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    compressed = parse_pairs(args.compressed, "--compressed", "TAG=DIR")
+    n = prepare_mfqev2(args.raw, args.output, args.split, compressed, args.mode, args.overwrite)
     print(f"{args.split}: {n} sequences -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place_clip, staged_output  # noqa: E402
 from vsrkit.data.reds_dataset import OFFICIAL_VAL, REDS4  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
-from vsrkit.errors import DataError, VsrkitError  # noqa: E402
+from vsrkit.errors import DataError  # noqa: E402
 
 SETS = (("train_sharp", "val_sharp"), ("train_sharp_bicubic/X4", "val_sharp_bicubic/X4"))
 NUM_TRAIN, NUM_VAL = 240, 30
@@ -77,15 +78,12 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--mode", choices=MODES, default="symlink", help="how frames are placed (default symlink)")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        counts = prepare_reds(args.input, args.output, args.mode, args.overwrite)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    counts = prepare_reds(args.input, args.output, args.mode, args.overwrite)
     print(", ".join(f"{k}: {v} clips" for k, v in counts.items()) + f" -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

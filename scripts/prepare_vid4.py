@@ -14,10 +14,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place_clip, staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
-from vsrkit.errors import DataError, VsrkitError  # noqa: E402
+from vsrkit.errors import DataError  # noqa: E402
 
 VID4_FRAMES = {"calendar": 41, "city": 34, "foliage": 49, "walk": 47}
 
@@ -58,16 +59,13 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", choices=MODES, default="symlink")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--no-length-check", action="store_true", help="skip Vid4's published clip lengths")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        counts = prepare_vid4(args.input, args.output, args.gt_name, args.mode, args.overwrite,
-                              not args.no_length_check)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    counts = prepare_vid4(args.input, args.output, args.gt_name, args.mode, args.overwrite,
+                          not args.no_length_check)
     print(", ".join(f"{v}: {len(c)} clips" for v, c in counts.items()) + f" -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -15,10 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, read_meta_info, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
-from vsrkit.errors import ConfigError, DataError, VsrkitError  # noqa: E402
+from vsrkit.errors import DataError  # noqa: E402
 
 FRAMES = [f"im{i}.png" for i in range(1, 8)]
 
@@ -69,21 +70,13 @@ def main(argv=None) -> int:
     parser.add_argument("--lq", help="LQ sequences root to check as well (e.g. BIx4)")
     parser.add_argument("--split", nargs="*", default=[], help="NAME=LIST_FILE test subsets (fast, medium, slow)")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        splits = {}
-        for item in args.split:
-            if "=" not in item:
-                raise ConfigError(f"--split: expected NAME=LIST_FILE, got '{item}'")
-            name, path = item.split("=", 1)
-            splits[name] = path
-        counts = prepare_vimeo90k(args.input, args.output, args.lq, splits, args.overwrite)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    splits = parse_pairs(args.split, "--split", "NAME=LIST_FILE")
+    counts = prepare_vimeo90k(args.input, args.output, args.lq, splits, args.overwrite)
     print(", ".join(f"{k}: {v} clips" for k, v in counts.items()) + f" -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -15,10 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, image_files, place_clip, staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
-from vsrkit.errors import DataError, VsrkitError  # noqa: E402
+from vsrkit.errors import DataError  # noqa: E402
 
 
 def prepare_vsd4k(input_dir: str, output: str, scales=(2, 3, 4), hr_subdir: str = "DIV2K_train_HR",
@@ -51,16 +52,13 @@ def main(argv=None) -> int:
     parser.add_argument("--lr-subdir", default="DIV2K_train_LR_bicubic")
     parser.add_argument("--mode", choices=MODES, default="symlink")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        counts = prepare_vsd4k(args.input, args.output, args.scales, args.hr_subdir, args.lr_subdir, args.mode,
-                               args.overwrite)
-    except VsrkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    counts = prepare_vsd4k(args.input, args.output, args.scales, args.hr_subdir, args.lr_subdir, args.mode,
+                           args.overwrite)
     print(", ".join(f"{k}: {v} frames" for k, v in counts.items()) + f" -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -128,3 +128,17 @@ def test_prepare_vsd4k(tmp_path):
                                       dataroot_lq=str(tmp_path / "VSD4K" / "LR_bicubic" / "X2"), video="game_15s",
                                       scale=2, patch_grid=[2, 2])
     assert len(ds) == 12 and ds[0]["gt"].shape == (1, 3, 4, 8)
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("prepare_vimeo90k", ["--split", "fast"], "error: --split: expected NAME=LIST_FILE, got 'fast'"),
+    ("prepare_mfqev2", ["--split", "test", "--compressed", "=x"], "error: --compressed: expected TAG=DIR, got '=x'"),
+])
+def test_bad_name_value_pairs_are_one_error_line(tmp_path, script, args, message):
+    common = ["--input" if script == "prepare_vimeo90k" else "--raw", str(tmp_path), "--output", str(tmp_path / "o")]
+    r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", f"{script}.py")] + common + args,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == message and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", f"{script}.py")] + common + args + ["--debug"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" in r.stderr  # --debug shows where it came from
