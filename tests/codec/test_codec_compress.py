@@ -81,6 +81,18 @@ def test_resume_skips_done_clips_and_other_settings_are_refused(lr_root, tmp_pat
         run("--codec", "hevc", "--input", lr_root, "--output", tmp_path / "h", "--crf", 30)
 
 
+def test_corrupt_manifests_are_named(lr_root, tmp_path):
+    (lr_root / "manifest.json").write_text("{broken")
+    with pytest.raises(DataError, match=r"lr/manifest.json: unreadable manifest .*describes the input"):
+        run("--codec", "h264", "--input", lr_root, "--output", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    (lr_root / "manifest.json").unlink()
+    (tmp_path / "o2").mkdir()
+    (tmp_path / "o2" / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"o2/manifest.json: manifest is not a JSON object; delete .*o2"):
+        run("--codec", "h264", "--input", lr_root, "--output", tmp_path / "o2")
+
+
 def test_hevc_with_estimated_block_motion(lr_root, tmp_path):
     out = tmp_path / "hevc"
     run("--codec", "hevc", "--input", lr_root, "--output", out, "--qp", 32, "--hevc-motion", "estimate")

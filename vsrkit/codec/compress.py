@@ -21,10 +21,10 @@ import shutil
 
 import numpy as np
 
+from vsrkit.data.manifest import MANIFEST, read_manifest
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_json_atomic
 
-MANIFEST = "manifest.json"
 HEVC_MOTION = ("none", "estimate")
 
 
@@ -125,11 +125,7 @@ def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
 def _check_output(output_root: str, manifest: dict, settings: dict) -> None:
     path = os.path.join(output_root, MANIFEST)
     if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                old = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: unreadable manifest ({exc}); delete {output_root} or choose another --output")
+        old = read_manifest(path, f"delete {output_root} or choose another --output")
         keys = [k for k in settings if k != "threads"] + ["source"]
         diff = [k for k in keys if old.get(k) != json.loads(json.dumps(manifest.get(k)))]
         if diff:
@@ -151,8 +147,8 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
     source_manifest = None
     src = os.path.join(input_root, MANIFEST)
     if os.path.isfile(src):
-        with open(src) as f:
-            source_manifest = {k: v for k, v in json.load(f).items() if k not in ("clips",)}
+        source = read_manifest(src, f"fix or delete it (it describes the input {input_root})")
+        source_manifest = {k: v for k, v in source.items() if k != "clips"}
     manifest = {"tool": "vsrkit.codec.compress", **settings, "source": os.path.realpath(input_root), "source_manifest": source_manifest,
                 "versions": tool_versions(), "clips": {c: len(f) for c, f in clips.items()},
                 "frames": sum(map(len, clips.values())), "complete": False}

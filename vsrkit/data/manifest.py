@@ -25,14 +25,15 @@ def find_manifest(root: str) -> str | None:
     return None
 
 
-def read_manifest(path: str) -> dict:
+def read_manifest(path: str, fix: str = "re-create the dataset folder") -> dict:
+    """The JSON object in ``path``; a DataError naming the file and ``fix`` when it is unreadable or not an object."""
     try:
         with open(path) as f:
             data = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable manifest ({exc}); re-create the dataset folder") from None
+        raise DataError(f"{path}: unreadable manifest ({exc}); {fix}") from None
     if not isinstance(data, dict):
-        raise DataError(f"{path}: manifest is not a JSON object; re-create the dataset folder")
+        raise DataError(f"{path}: manifest is not a JSON object; {fix}")
     return data
 
 

@@ -11,17 +11,16 @@ refused (:class:`~vsrkit.errors.DataError`), so BI, ``bd_matlab`` and ``bd_duf``
 """
 from __future__ import annotations
 
-import json
 import os
 from importlib import metadata
 
 import numpy as np
 
+from vsrkit.data.manifest import MANIFEST, read_manifest
 from vsrkit.errors import DataError
 from vsrkit.fileio import write_json_atomic
 
 MODES = ("bi", "bd_matlab", "bd_duf")
-MANIFEST = "manifest.json"
 COMPARED = ("mode", "scale", "sigma", "kernel_size", "source")
 
 
@@ -93,11 +92,7 @@ def check_output(output: str, settings: dict) -> dict | None:
     """Refuse an output built with other settings (or not by this tool); return its manifest, if any."""
     path = os.path.join(output, MANIFEST)
     if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                old = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: unreadable manifest ({exc}); delete {output} or choose another --output")
+        old = read_manifest(path, f"delete {output} or choose another --output")
         diff = [k for k in COMPARED if old.get(k) != settings.get(k)]
         if diff:
             have = ", ".join(f"{k}={old.get(k)!r}" for k in diff)
