@@ -58,11 +58,13 @@ def test_compose_flow_adds_translations_and_equals_two_warps():
     f1, f2 = _const_flow(1, h, w, 1.0, 0.0), _const_flow(1, h, w, 2.0, -1.0)
     chain = compose_flow(f1, f2)
     assert torch.allclose(chain, _const_flow(1, h, w, 3.0, -1.0))
-    img = torch.rand(1, 3, h, w)
+    img = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     two_steps = flow_warp(flow_warp(img, f2), f1)
     one_step = flow_warp(img, chain)
     inner = (slice(None), slice(None), slice(2, h - 2), slice(2, w - 4))
-    assert torch.allclose(two_steps[inner], one_step[inner], atol=1e-6)
+    # grid_sample's normalised coordinates round to ~1e-7 px, so whole-pixel shifts mix in neighbours at that
+    # level: over 200 random images the two routes differ by at most 1.7e-6 (1e-6 failed on some).
+    assert torch.allclose(two_steps[inner], one_step[inner], atol=1e-5)
 
 
 def test_compose_flow_follows_spatially_varying_flow():
