@@ -34,7 +34,8 @@ def test_bench_vsr_tiny_cpu_table_and_json(tmp_path, capsys):
     assert set(inference) == {"mv", "spynet"}
     for r in inference.values():
         assert r["fps"] > 0 and r["ms_per_clip"] > 0 and r["align_ms"] > 0
-        assert 0 < r["align_share"] < 1.5          # alignment alone is part of the forward (timer noise aside)
+        # the share is the ratio of two separately timed medians: consistent, but not bounded by 1 on a busy machine
+        assert r["align_share"] == pytest.approx(r["align_ms"] / r["ms_per_clip"])
         assert r["peak_mib"] is None                # no CUDA memory counter on CPU
         assert r["fps"] == pytest.approx(3 / (r["ms_per_clip"] / 1e3))
     assert inference["spynet"]["params"] > inference["mv"]["params"]   # SPyNet adds ~1.44M parameters

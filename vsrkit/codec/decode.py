@@ -25,11 +25,8 @@ class DecodedVideo:
         frame_types: ``(t,)`` uint8, FFmpeg numbering (I=1, P=2, B=3, 0 unknown).
         qp: ``(t, ceil(h/16), ceil(w/16))`` uint8 per-macroblock QP, or None when the decoder exports none
             (FFmpeg's HEVC decoder exports no QP map).
-        decode_index: ``(t,)`` int64, position of each displayed frame in decoding order.
-        raw_mvs: per frame the structured ``MOTION_VECTORS`` array (or None), when requested.
-        is_reference: ``(t,)`` bool, H.264 only (with ``refs=True``): the picture may be used as a reference
-            (``nal_ref_idc > 0``); None otherwise.
-        max_refs: H.264 only: ``max_num_ref_frames`` of the SPS (size of the reference window); None otherwise.
+        decode_index: ``(t,)`` int64, position of each displayed frame in decoding order (output order when the
+            file has no timestamps, e.g. a raw elementary stream).
         codec: the stream's codec name (``'h264'``, ``'hevc'``...).
         width, height: frame size; fps: the stream's average frame rate (0.0 if unknown).
     """
@@ -38,9 +35,6 @@ class DecodedVideo:
     frame_types: np.ndarray
     qp: np.ndarray | None
     decode_index: np.ndarray
-    raw_mvs: list | None
-    is_reference: np.ndarray | None
-    max_refs: int | None
     codec: str
     width: int
     height: int
@@ -162,8 +156,8 @@ class DecodeStream:
             raise DataError(f"{self.path}: no decodable video frames; the file is empty or corrupt")
 
 
-def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = True, mvs: bool = False,
-                 refs: bool = False, threads: int = 0) -> DecodedVideo:
+def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = True,
+                 threads: int = 0) -> DecodedVideo:
     """Decode a video file into display-ordered arrays.
 
     Args:
@@ -171,19 +165,18 @@ def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = Tr
         frames: return RGB frames (BT.601 conversion by swscale).
         luma: return the decoded Y planes (what motion compensation saw).
         qp: return per-macroblock QP maps when the decoder exports them.
-        mvs: return the raw motion-vector side data (H.264, MPEG-2, MPEG-4 only).
-        refs: H.264 only: parse which pictures are references and the SPS reference-window size.
         threads: decoder threads (0 = FFmpeg's choice).
+    For motion vectors see :func:`vsrkit.codec.read_motion`.
     Raises:
         DataError: missing, unreadable or truncated file, or a file without decodable frames.
     """
-    stream = DecodeStream(path, frames=frames, luma=luma, qp=qp, mvs=mvs, refs=refs, threads=threads)
+    stream = DecodeStream(path, frames=frames, luma=luma, qp=qp, threads=threads)
     records = list(stream)
     # Display order = presentation timestamps; fall back to output order when timestamps are missing.
     have_pts = all(r["pts"] is not None for r in records)
     order = sorted(range(len(records)), key=lambda i: records[i]["pts"]) if have_pts else list(range(len(records)))
     records = [records[i] for i in order]
-    pts_to_decode, pts_is_ref = stream.pts_to_decode, stream.pts_is_ref
+    pts_to_decode = stream.pts_to_decode
     if have_pts and len(pts_to_decode) >= len(records):
         decode_index = np.array([pts_to_decode.get(r["pts"], r["out"]) for r in records], dtype=np.int64)
     else:  # raw elementary streams carry no pts in packets: output order is display order, decode order unknown
@@ -194,16 +187,11 @@ def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = Tr
     qps = None
     if qp and all(r["qp"] is not None for r in records):
         qps = np.stack([r["qp"] for r in records])
-    is_reference = None
-    if stream.refs and have_pts and all(pts_is_ref.get(r["pts"]) is not None for r in records):
-        is_reference = np.array([pts_is_ref[r["pts"]] for r in records], dtype=bool)
     return DecodedVideo(
         frames=np.stack([r["rgb"] for r in records]) if frames else None,
         luma=np.stack([r["luma"] for r in records]) if luma else None,
         frame_types=np.array([r["type"] for r in records], dtype=np.uint8),
-        qp=qps, decode_index=decode_index, is_reference=is_reference, max_refs=stream.max_refs,
-        raw_mvs=[r["mvs"] for r in records] if mvs else None,
-        codec=stream.codec, width=w, height=h, fps=stream.fps)
+        qp=qps, decode_index=decode_index, codec=stream.codec, width=w, height=h, fps=stream.fps)
 
 
 def check_size(path: str, index: int, record: dict, h: int, w: int) -> None:
