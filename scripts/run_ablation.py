@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """MV-VSR alignment ablation: train every variant on the same data for the same iterations, test, compare.
 
-    python scripts/run_ablation.py --opt options/demo/train_mvvsr_demo.yml --iters 300 \
+    python scripts/run_ablation.py --opt options/demo/train_mvvsr_demo.yml --iters 400 \
         [--variants mv spynet none mv_no2nd] [--out results/ablation] [--test-opt TEST.yml] [--data-root DIR] \
         [--set k=v ...] [--train-set k=v ...] [--test-set k=v ...]
 
