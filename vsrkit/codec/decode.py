@@ -105,7 +105,7 @@ class DecodeStream:
         self.frame_count = int(self.stream.frames or 0)
         self.want = (frames, luma, qp, mvs)
         self.refs = refs and self.codec == "h264"
-        self.length_size, self.sps_units = 4, []
+        self.length_size, self.sps_units, self._max_refs = 4, [], None
         if self.refs:
             from vsrkit.codec.h264_bitstream import avcc_info
             self.length_size, self.sps_units = avcc_info(bytes(ctx.extradata) if ctx.extradata else None)
@@ -117,14 +117,14 @@ class DecodeStream:
 
     @property
     def max_refs(self) -> int | None:
-        """``max_num_ref_frames`` of the first SPS seen (H.264 with ``refs=True``), else None."""
-        if not (self.refs and self.sps_units):
-            return None
-        from vsrkit.codec.h264_bitstream import sps_max_num_ref_frames
-        try:
-            return sps_max_num_ref_frames(self.sps_units[0])
-        except (IndexError, ValueError):
-            return None
+        """``max_num_ref_frames`` of the first SPS seen (H.264 with ``refs=True``), else None (parsed once)."""
+        if self._max_refs is None and self.refs and self.sps_units:
+            from vsrkit.codec.h264_bitstream import sps_max_num_ref_frames
+            try:
+                self._max_refs = sps_max_num_ref_frames(self.sps_units[0])
+            except (IndexError, ValueError):
+                self._max_refs = 0  # unparsable SPS: every earlier reference picture is a candidate
+        return self._max_refs or None
 
     def __iter__(self):
         import av

@@ -278,10 +278,8 @@ class MotionStream:
             lo, hi = (max(0, i - MAX_REF_DISTANCE), i) if direction < 0 else (i + 1, min(t, i + 1 + MAX_REF_DISTANCE))
             cands = list(range(lo, hi))
         else:
-            refs = dec.ref_decode_positions[:bisect.bisect_left(dec.ref_decode_positions, position)]
-            max_refs = dec.max_refs
-            if max_refs:
-                refs = refs[-max_refs:]
+            end = bisect.bisect_left(dec.ref_decode_positions, position)  # references decoded before frame i
+            refs = dec.ref_decode_positions[max(0, end - (dec.max_refs or end)):end]
             shown = (self._display_of_pts.get(dec.decode_pts[r]) for r in refs)
             cands = [u for u in shown if u is not None and (u - i) * direction > 0 and abs(u - i) <= MAX_REF_DISTANCE]
         return sorted(cands, key=lambda u: abs(u - i))
@@ -291,7 +289,7 @@ def _reference_distances(i: int, vectors: np.ndarray, cells, candidates, luma16)
     """Temporal distance (frames, >= 1) from frame ``i`` to the picture each block predicts from.
 
     ``candidates(i, direction)`` gives the possible reference pictures (display indices, nearest first);
-    ``luma16(u)`` the flattened int16 luma of frame ``u``.
+    ``luma16(u)`` the ``(h, w)`` int16 luma of frame ``u``.
     """
     distance = np.ones(len(vectors), np.float32)
     source = vectors["source"]
