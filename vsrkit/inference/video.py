@@ -22,7 +22,8 @@ class InputVideo:
 
     Attributes:
         path, codec: the file and its video codec name (``'h264'``, ``'hevc'``...).
-        fps: the stream's average frame rate as a Fraction (exact, e.g. 30000/1001), 25 when the file has none.
+        fps: the stream's average (else guessed) frame rate as a Fraction, exact (e.g. 30000/1001); 25 when the
+            file has none.
         width, height: frame size.
         frame_count: frames to expect (the container's count, capped by ``max_frames``; 0 when unknown).
     """
@@ -39,7 +40,8 @@ class InputVideo:
             ctx = stream.codec_context
             self.path, self.codec = path, ctx.name
             self.width, self.height = ctx.width, ctx.height
-            self.fps = Fraction(stream.average_rate) if stream.average_rate else Fraction(25)
+            rate = stream.average_rate or stream.guessed_rate
+            self.fps = Fraction(rate) if rate else Fraction(25)
             count = int(stream.frames or 0)
         finally:
             container.close()
