@@ -16,10 +16,10 @@ def x264_cpu_params() -> dict:
     x264's AVX-512 code reads uninitialised memory in the macroblock-tree rate control: on an AVX-512 machine the
     same 10 frames of 32x32 at CRF 25 came out as 2,338 to 2,875-byte streams depending on what the process had
     allocated and freed before (other pictures up to 96 px wide too; 112-320 px wide ones were stable), while with
-    AVX-512 off or no asm at all it was always the 2,338 bytes of the C code. ``AVX2,SSE2Fast`` is what x264 detects on every
-    AVX-512 CPU (AVX2 implies FMA3, LZCNT, BMI1/2; SSSE3 implies fast SSE2) without AVX-512, so streams are also
-    identical to those of AVX2 machines. The test is numpy's ``AVX512_SKX`` (F, CD, BW, DQ, VL with OS support),
-    the same bits x264 checks.
+    AVX-512 off or no asm at all it was always the 2,338 bytes of the C code. ``AVX2,SSE2Fast`` is what x264
+    detects on every AVX-512 CPU (AVX2 implies FMA3, LZCNT, BMI1/2; SSSE3 implies fast SSE2) without AVX-512, so
+    streams are also identical to those of AVX2 machines. The test is numpy's ``AVX512_SKX`` (F, CD, BW, DQ, VL
+    with OS support), the same bits x264 checks.
     """
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
