@@ -193,25 +193,10 @@ dcn_backward_weight_kernel(const T* __restrict__ grad_out, const T* __restrict__
     }
     // B: modulated bilinear samples of the tile's input channels at this column
     const T* x_n = x + (int64_t)col.n * s.Cin * HW;
-    int cur_g = -1;
-    float m = 0.f;
-    BilinearPoint bp;
+    ModulatedSampler sample;
     for (int cc = cc_begin; cc < cc_begin + kChans; ++cc) {
       const int ch = c0 + cc;
-      float v = 0.f;
-      if (col.valid && ch < s.Cin_g) {
-        const int ci = gr * s.Cin_g + ch;
-        const int g = ci / s.cpg;
-        if (g != cur_g) {
-          bp = sample_point(offset, mask, s, col, g, k, &m);
-          cur_g = g;
-        }
-        if (bp.inside) {
-          float cv[4];
-          load_corners(x_n + ci * HW, bp, cv);
-          v = m * (bp.wt[0] * cv[0] + bp.wt[1] * cv[1] + bp.wt[2] * cv[2] + bp.wt[3] * cv[3]);
-        }
-      }
+      const float v = col.valid && ch < s.Cin_g ? sample(x_n, offset, mask, s, col, gr * s.Cin_g + ch, k, HW) : 0.f;
       b[cc * LDB + kk] = from_float<T>(v);
     }
     __syncthreads();

@@ -146,6 +146,30 @@ __device__ __forceinline__ BilinearPoint sample_point(const T* __restrict__ offs
   return bilinear_point(h, w, s.H, s.W);
 }
 
+// Modulated samples m * bilinear(x) of one column and kernel tap, for input channels visited in order (as the GEMM
+// kernels fill their B tiles): the bilinear point is rebuilt only when the deformable group changes.
+struct ModulatedSampler {
+  int cur_g = -1;
+  float m = 0.f;
+  BilinearPoint bp;
+
+  // Sample of input channel ci (of all Cin) of image x_n (Cin x HW) at tap k of column col.
+  template <typename T>
+  __device__ __forceinline__ float operator()(const T* __restrict__ x_n, const T* __restrict__ offset,
+                                              const T* __restrict__ mask, const DcnShape& s, const Column& col,
+                                              int ci, int k, int64_t HW) {
+    const int g = ci / s.cpg;
+    if (g != cur_g) {
+      bp = sample_point(offset, mask, s, col, g, k, &m);
+      cur_g = g;
+    }
+    if (!bp.inside) return 0.f;
+    float cv[4];
+    load_corners(x_n + ci * HW, bp, cv);
+    return m * (bp.wt[0] * cv[0] + bp.wt[1] * cv[1] + bp.wt[2] * cv[2] + bp.wt[3] * cv[3]);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Block-level GEMM on one shared-memory stage: acc(BM x BN) += A(BM x BK) * B(BK x BN).
 // Element A(m, kk) sits at a[m * AM + kk * AK] and B(kk, n) at b[kk * BKS + n * BNS] (strides in elements; one of

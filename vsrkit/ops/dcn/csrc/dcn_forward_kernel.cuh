@@ -63,25 +63,10 @@ dcn_forward_kernel(const T* __restrict__ x, const T* __restrict__ offset, const 
         a[mm * LDA + kk] = v;
       }
       // 2. modulated bilinear samples; the bilinear point is rebuilt only when the deformable group changes
-      int cur_g = -1;
-      float m = 0.f;
-      BilinearPoint bp;
+      ModulatedSampler sample;
       for (int r = r_begin; r < r_begin + kRows; ++r) {
         const int ch = c0 + r;
-        float v = 0.f;
-        if (col.valid && ch < s.Cin_g) {
-          const int ci = gr * s.Cin_g + ch;
-          const int g = ci / s.cpg;
-          if (g != cur_g) {
-            bp = sample_point(offset, mask, s, col, g, k, &m);
-            cur_g = g;
-          }
-          if (bp.inside) {
-            float cv[4];
-            load_corners(x_n + ci * HW, bp, cv);
-            v = m * (bp.wt[0] * cv[0] + bp.wt[1] * cv[1] + bp.wt[2] * cv[2] + bp.wt[3] * cv[3]);
-          }
-        }
+        const float v = col.valid && ch < s.Cin_g ? sample(x_n, offset, mask, s, col, gr * s.Cin_g + ch, k, HW) : 0.f;
         b[r * LDB + jj] = from_float<T>(v);
       }
       __syncthreads();
