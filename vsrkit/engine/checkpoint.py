@@ -60,25 +60,50 @@ def unwrap(net: nn.Module) -> nn.Module:
             return net
 
 
+#: containers that published and vsrkit checkpoints wrap their state dict in, tried in this order after param_key
+STATE_DICT_WRAPPERS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net", "generator")
+
+
+def extract_state_dict(obj: Any, param_key: str | None, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensor dict inside a loaded checkpoint: ``obj[param_key]``, else the first of
+    :data:`STATE_DICT_WRAPPERS` present, else ``obj`` itself; a ``module.`` prefix (DDP) is removed.
+
+    Raises:
+        CheckpointError: the content is not a ``{name: tensor}`` mapping (a list, a bare tensor...).
+    """
+    state = obj
+    if isinstance(obj, dict):
+        for key in ((param_key,) if param_key else ()) + STATE_DICT_WRAPPERS:
+            if isinstance(obj.get(key), dict):
+                state = obj[key]
+                break
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        what = type(state).__name__ if not isinstance(state, dict) else \
+            ("an empty mapping" if not state else "a mapping whose values are not all tensors")
+        raise CheckpointError(f"{path}: holds {what}, not network weights; expected a state dict, optionally "
+                              f"inside one of {', '.join(STATE_DICT_WRAPPERS)}")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
 def load_network(net: nn.Module, path: str | os.PathLike, param_key: str | None = "params_ema",
                  strict: bool = True) -> None:
-    """Load weights from a vsrkit/BasicSR checkpoint into ``net``.
+    """Load weights from a vsrkit/BasicSR checkpoint, or an official checkpoint of the published code, into ``net``.
 
-    ``param_key`` picks ``params_ema`` or ``params`` (falls back to the other if absent; a bare state dict works too).
-    A mismatch raises CheckpointError listing missing and unexpected keys (with ``strict``).
+    ``param_key`` picks ``params_ema`` or ``params`` (falls back to the other, then to the usual wrappers of
+    published checkpoints; a bare state dict works too). A published layout is converted by the converter registered
+    for the arch (:mod:`vsrkit.archs.official`). A mismatch raises CheckpointError listing missing, unexpected and
+    mismatched keys (with ``strict``; otherwise they are logged and the fitting tensors are loaded).
     """
-    state = load_file(path)
-    if isinstance(state, dict) and param_key in state:
-        state = state[param_key]
-    elif isinstance(state, dict) and ("params" in state or "params_ema" in state):
-        state = state.get("params", state.get("params_ema"))
-    state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+    from vsrkit.archs.official import to_vsrkit_state_dict
+
     net = unwrap(net)
+    state = to_vsrkit_state_dict(net, extract_state_dict(load_file(path), param_key, path), str(path))
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if strict and (missing or unexpected or wrong_shape):
+    wrong_shape = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                         for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
         parts = []
         if missing:
             parts.append(f"missing keys {_short(missing)}")
@@ -86,8 +111,10 @@ def load_network(net: nn.Module, path: str | os.PathLike, param_key: str | None 
             parts.append(f"unexpected keys {_short(unexpected)}")
         if wrong_shape:
             parts.append(f"shape mismatch {_short(wrong_shape)}")
-        raise CheckpointError(f"{path}: does not fit {type(net).__name__} ({'; '.join(parts)}); "
-                              f"is it a checkpoint of another network or configuration?")
+        if strict:
+            raise CheckpointError(f"{path}: does not fit {type(net).__name__} ({'; '.join(parts)}); "
+                                  f"is it a checkpoint of another network or configuration?")
+        log.warning("%s: loaded non-strictly into %s (%s)", path, type(net).__name__, "; ".join(parts))
     net.load_state_dict({k: v for k, v in state.items() if k in own and own[k].shape == v.shape}, strict=False)
 
 
