@@ -193,3 +193,44 @@ class RCAB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x) * self.res_scale
+
+
+def weight_norm_conv(in_channels: int, out_channels: int, kernel_size: int, g_init: float = 1.0,
+                     weight_norm: bool = True) -> nn.Conv2d:
+    """Conv2d (bias, zero padding ``k // 2``) with weight normalisation ``w = g * v / ||v||`` per output channel.
+
+    Uses torch's parametrization: ``g`` is ``parametrizations.weight.original0`` ``(out, 1, 1, 1)`` and ``v`` is
+    ``parametrizations.weight.original1`` ``(out, in, k, k)``. Initialisation as WDSR: ``v`` keeps PyTorch's default
+    conv init, ``g`` is the constant ``g_init`` (every output filter has norm ``g_init``), the bias is 0.
+    ``weight_norm=False`` gives a plain conv holding that same effective weight (for export / fast inference).
+    Shapes: ``(n, in_channels, h, w)`` -> ``(n, out_channels, h, w)``.
+    """
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+    nn.init.zeros_(conv.bias)
+    if weight_norm:
+        conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=0)
+        with torch.no_grad():
+            conv.parametrizations.weight.original0.fill_(g_init)
+    else:
+        with torch.no_grad():
+            v = conv.weight
+            conv.weight.copy_(v * (g_init / v.flatten(1).norm(dim=1)).view(-1, 1, 1, 1))
+    return conv
+
+
+class WideResidualBlock(nn.Module):
+    """WDSR-A wide-activation residual block ``x + conv2(relu(conv1(x)))`` with weight-normalised convs.
+
+    ``conv1``: ``num_feat -> expanded`` (3x3), ``g`` initialised to 2.0; ``conv2``: ``expanded -> num_feat`` (3x3),
+    ``g`` initialised to ``res_g_init`` (WDSR: ``1 / sqrt(num_blocks)``, its only residual scaling); biases 0.
+    Shapes: ``(n, num_feat, h, w)`` -> same.
+    """
+
+    def __init__(self, num_feat: int = 32, expanded: int = 128, res_g_init: float = 1.0, weight_norm: bool = True):
+        super().__init__()
+        self.conv1 = weight_norm_conv(num_feat, expanded, 3, g_init=2.0, weight_norm=weight_norm)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = weight_norm_conv(expanded, num_feat, 3, g_init=res_g_init, weight_norm=weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.relu(self.conv1(x))) + x
