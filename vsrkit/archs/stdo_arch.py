@@ -22,9 +22,10 @@ more numbers, their never-applied MeanShift: ``unused_mean_shift=True`` builds i
 1,517,595); ESPCN 60,652 / 64,987 / 71,056.
 
 Differences from the published code (see ``docs/stdo.md``): WDSR does not subtract the mean in place on the
-caller's tensor (the published ``x -= 0.5`` changes the argument; outputs are identical); EDSR does not build the
-MeanShift modules its published forward never applies; WDSR's multi-frame ``temporal_size`` mode (unused by STDO)
-is not offered. Official checkpoints load through :mod:`vsrkit.archs.stdo_convert`.
+caller's tensor (the published ``x -= 0.5`` changes the argument; outputs are identical); EDSR builds the
+MeanShift modules its published forward never applies only on request (``unused_mean_shift``); WDSR's multi-frame
+``temporal_size`` mode (unused by STDO) is not offered. Official checkpoints load through
+:mod:`vsrkit.archs.stdo_convert`.
 """
 from __future__ import annotations
 
