@@ -4,7 +4,8 @@ import copy
 import pytest
 import torch
 
-from vsrkit.archs.mvvsr_arch import MVVSR, pframe_proxy
+from vsrkit.archs.blocks import flow_warp
+from vsrkit.archs.mvvsr_arch import MVVSR, pframe_proxy, published_pframe_proxy, published_warp
 from vsrkit.errors import ConfigError
 from vsrkit.registry import ARCHS
 
@@ -191,3 +192,62 @@ def test_image_skip_network_starts_as_the_upsampled_image():
         out = net(lq)
     ref = F.interpolate(lq[0], scale_factor=4, mode="bicubic", align_corners=False)
     torch.testing.assert_close(out[0], ref, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------ faithful (published) mode
+def test_published_proxy_replaces_mv_fwd_of_type_1_frames_unconditionally():
+    mv_bwd, mv_fwd = torch.randn(1, 4, 2, 3, 3), torch.randn(1, 4, 2, 3, 3)   # both fields present everywhere
+    b, f = published_pframe_proxy(mv_bwd, mv_fwd, torch.tensor([[I, P, B, I]]))
+    assert torch.equal(b, mv_bwd)                        # one direction only
+    assert torch.equal(f[:, [0, 3]], -mv_bwd[:, [0, 3]])  # type 1, whatever mv_fwd held
+    assert torch.equal(f[:, [1, 2]], mv_fwd[:, [1, 2]])
+
+
+def test_faithful_mode_uses_the_published_proxy_and_mv_scaling():
+    net = _net(faithful=True)
+    lq, mv_bwd, mv_fwd = _clip()
+    types = torch.tensor([[I, I, P, B]])
+    ref = net(lq, mv_bwd, mv_fwd, types)
+    f2 = mv_fwd.clone()
+    f2[:, 1] += 3.0           # replaced on the type-1 frame: no effect
+    assert torch.equal(net(lq, mv_bwd, f2, types), ref)
+    f3 = mv_fwd.clone()
+    f3[:, 2] += 3.0           # a P-frame keeps its own field
+    assert not torch.allclose(net(lq, mv_bwd, f3, types), ref)
+    b2 = mv_bwd.clone()
+    b2[:, 0] += 3.0           # frame 0's past field only matters through the proxy (frame 0 is type 1)
+    assert not torch.allclose(net(lq, b2, mv_fwd, types), ref)
+    off = copy.deepcopy(net)
+    off.pframe_proxy = False
+    assert not torch.allclose(off(lq, mv_bwd, mv_fwd, types), ref)
+    # MV units: flow = mv/4 + refiner(mv/4).
+    refiner = net.mv_refiner.net
+    flows_bwd, _ = net.compute_flows(lq, mv_bwd, mv_fwd)
+    x = mv_bwd[0] / 4.0
+    torch.testing.assert_close(flows_bwd[0], x + refiner(x), atol=1e-6, rtol=0)
+
+
+def test_faithful_ablate_mvs_still_runs_the_refiner_on_zero_motion():
+    net = _net(faithful=True, ablate_mvs=True)
+    lq, mv_bwd, mv_fwd = _clip()
+    zeros = torch.zeros_like(mv_bwd)
+    assert torch.equal(net(lq, mv_bwd, mv_fwd, torch.tensor([[I, P, I, B]])), net(lq, zeros, zeros))
+
+
+def test_published_warp_differs_from_flow_warp_only_by_its_float32_grid():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 9, 13, generator=g, dtype=torch.float64)
+    flow = 4 * torch.randn(2, 2, 9, 13, generator=g, dtype=torch.float64)
+    diff = (published_warp(x, flow) - flow_warp(x, flow, padding_mode="border")).abs().max().item()
+    assert 0 < diff < 1e-6
+    assert torch.allclose(published_warp(x.float(), flow.float()), flow_warp(x.float(), flow.float(), "border"),
+                          atol=1e-5)
+    with pytest.raises(ValueError, match="h=1"):
+        published_warp(x[:, :, :1], flow[:, :, :1])
+
+
+@pytest.mark.parametrize("key, value", [("alignment", "spynet"), ("scale", 2), ("image_skip", "bicubic"),
+                                        ("warp_padding", "zeros"), ("mv_norm", 1.0), ("refiner_channels", 16)])
+def test_faithful_refuses_options_the_published_network_lacks(key, value):
+    with pytest.raises(ConfigError, match=f"network_g.{key}: .*faithful"):
+        MVVSR(mid_channels=8, num_blocks=1, faithful=True, **{key: value})

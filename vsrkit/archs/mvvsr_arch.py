@@ -33,8 +33,23 @@ Differences from the published code, all deliberate (set the flag to get the pub
   bitstream), so the refiner input is still normalised by ``mv_norm = 4.0`` (keeps the conv inputs small) but the
   zero-initialised residual is added in pixels: ``flow = mv + mv_norm * refiner(mv / mv_norm)``. At initialisation
   the warp follows the codec motion exactly. ``published_mv_scaling=True`` gives ``flow = mv/4 + refiner(mv/4)``.
+* **Zero motion where a frame has no vector.** ``read_motion`` returns 0 where the codec gave no vector in a
+  direction (intra blocks, I-frames, B-frame blocks predicted from one side only) and marks it in ``valid_*``; the
+  network does not read those masks and fills nothing there (the proxy only fills a P-frame's *wholly* missing
+  field), so such pixels are warped by ``mv_norm * refiner(0)`` alone: a near-static assumption. The published
+  rasteriser leaves the same zeros, and its proxy never fills B-frames either.
+* **No PartitionMap.** The published ``MVSR`` also builds ``partion_map`` (``PartitionMap(mid)``, 221,568 parameters
+  at ``mid=64``) that its ``forward`` never calls; vsrkit leaves it out and the checkpoint converter
+  (``mvvsr_convert.py``) drops those keys with a logged note.
 * Block centres, reference distance and REDS4 exclusion are handled by the codec/data areas (``read_motion`` returns
   dense fields at unit temporal distance).
+
+``faithful=True`` reproduces the published forward exactly (the parity fixture checks it to 1e-9 in float64):
+``flow = mv/4 + refiner(mv/4)``; the P-frame proxy of the published code, i.e. an *unconditional* replacement in one
+direction on the frames with ``frame_types == 1``: ``mv_fwd := -mv_bwd`` in vsrkit's names (the published
+``mv_bwd := -mv_fwd``, whose fields are named the other way round), applied after ``ablate_mvs`` zeroes the motion;
+and the published warp (:func:`published_warp`), whose ``[-1, 1]`` base grid is built in float32 even for a float64
+network. ``proxy_frame_type`` and ``published_mv_scaling`` are implied; ``pframe_proxy=False`` still drops the proxy.
 
 Ablations: ``ablate_mvs`` zeroes the MVs (the refiner still runs, as ``--ablate_mvs`` in the published code),
 ``second_order=False`` disables the chain, ``alignment='none'`` uses no warp at all (zero flow).
@@ -45,6 +60,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import torch.nn.functional as F
+
 from vsrkit.archs.blocks import (PixelShuffleUpsampler, ResidualBlock, compose_flow, flow_warp, make_layer,
                                  upsample_image)
 from vsrkit.archs.spynet import SPyNet
@@ -53,6 +70,8 @@ from vsrkit.registry import ARCHS
 
 ALIGNMENTS = ("mv", "spynet", "none")
 P_FRAME = 2
+#: the picture type the published code's proxy selects (``frame_types == 1``: the I-frame in FFmpeg numbering)
+PUBLISHED_PROXY_TYPE = 1
 
 
 class MVRefiner(nn.Module):
@@ -96,6 +115,42 @@ def pframe_proxy(mv_bwd: torch.Tensor, mv_fwd: torch.Tensor, frame_types: torch.
     return torch.where(fill_bwd, -mv_fwd, mv_bwd), torch.where(fill_fwd, -mv_bwd, mv_fwd)
 
 
+def published_pframe_proxy(mv_bwd: torch.Tensor, mv_fwd: torch.Tensor,
+                           frame_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The published proxy: on every frame with ``frame_types == 1``, ``mv_fwd := -mv_bwd``, unconditionally.
+
+    Args:
+        mv_bwd, mv_fwd: ``(n, t, 2, h, w)`` in vsrkit's convention (``mv_bwd`` points into the past; it is the
+            published ``mv_fwd``, and vsrkit's ``mv_fwd`` is the published ``mv_bwd``).
+        frame_types: ``(n, t)`` FFmpeg picture types.
+    Returns:
+        ``(mv_bwd, mv_fwd)``: ``mv_bwd`` unchanged; ``mv_fwd`` replaced by ``-mv_bwd`` on the selected frames whatever
+        it held (the published ``where(frame_types == 1, -mv_fwd, mv_bwd)`` in its own names).
+    """
+    sel = (frame_types.to(mv_bwd.device) == PUBLISHED_PROXY_TYPE).view(*frame_types.shape, 1, 1, 1)
+    return mv_bwd, torch.where(sel, -mv_bwd, mv_fwd)
+
+
+def published_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp as the published ``MVWarp``: bilinear, ``border`` padding, ``align_corners=True``.
+
+    ``x (n, c, h, w)``, ``flow (n, 2, h, w)`` in pixels (channel 0 = x). The sampling grid is a ``[-1, 1]`` base built
+    with ``torch.linspace`` in float32 plus ``flow * 2 / (size - 1)``; for a float64 ``flow`` the float32 base is
+    promoted, so positions carry float32 rounding (up to 6e-8 of the half-width). :func:`flow_warp` builds the grid
+    in the working dtype instead; the two differ by about 2e-8 on the parity fixture's output. ``h`` or ``w`` of 1
+    divides by zero in the published code: here it raises ValueError.
+    """
+    n, _, h, w = x.shape
+    if h < 2 or w < 2:
+        raise ValueError(f"published_warp: the published warp divides by (size - 1); got h={h}, w={w}")
+    ys = torch.linspace(-1, 1, h, device=x.device, dtype=torch.float32)
+    xs = torch.linspace(-1, 1, w, device=x.device, dtype=torch.float32)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    base = torch.stack([gx, gy], dim=-1).unsqueeze(0)                       # (1, h, w, 2), float32
+    step = torch.stack([flow[:, 0] * (2.0 / (w - 1)), flow[:, 1] * (2.0 / (h - 1))], dim=-1)
+    return F.grid_sample(x, base + step, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 @ARCHS.register()
 class MVVSR(nn.Module):
     """Codec-guided bidirectional recurrent VSR (and its SPyNet / no-alignment variants on the same trunk).
@@ -118,13 +173,18 @@ class MVVSR(nn.Module):
             skip, ``conv_last`` starts at zero, so the untrained network outputs exactly the upsampled image and
             training only has to learn the residual (a vsrkit choice for short runs such as the CPU demo).
         spynet_pretrained: local SPyNet weights (BasicSR/mmagic layout) for ``alignment='spynet'``; None = random init.
+        faithful: reproduce the published forward exactly (see the module docstring): published MV scaling, the
+            published unconditional one-direction proxy on ``frame_types == 1``, the published float32-grid warp.
+            Needs ``alignment='mv'``, ``scale=4``, ``mv_norm=4``, ``refiner_channels=32``, ``warp_padding='border'``
+            and no ``image_skip`` (the published network); ``proxy_frame_type`` and ``published_mv_scaling`` are
+            implied.
     """
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 15, scale: int = 4, alignment: str = "mv",
                  second_order: bool = True, pframe_proxy: bool = True, proxy_frame_type: int = P_FRAME,
                  ablate_mvs: bool = False, mv_norm: float = 4.0, published_mv_scaling: bool = False,
                  refiner_channels: int = 32, warp_padding: str = "border", image_skip: str | None = None,
-                 spynet_pretrained: str | None = None):
+                 spynet_pretrained: str | None = None, faithful: bool = False):
         super().__init__()
         if alignment not in ALIGNMENTS:
             raise ConfigError(f"network_g.alignment: unknown value {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
@@ -137,6 +197,16 @@ class MVVSR(nn.Module):
             raise ConfigError(f"network_g.scale: {scale} is not a power of two >= 2 (PixelShuffle x2 steps)")
         if spynet_pretrained and alignment != "spynet":
             raise ConfigError("network_g.spynet_pretrained is set but alignment is not 'spynet'; remove one of them")
+        if faithful:
+            published = {"alignment": (alignment, "mv"), "scale": (scale, 4), "mv_norm": (mv_norm, 4.0),
+                         "refiner_channels": (refiner_channels, 32), "warp_padding": (warp_padding, "border"),
+                         "image_skip": (image_skip, None)}
+            for key, (value, want) in published.items():
+                if value != want:
+                    raise ConfigError(f"network_g.{key}: {value!r} does not exist in the published network that "
+                                      f"faithful: true reproduces; set {key}: {want!r} or faithful: false")
+            published_mv_scaling = True
+        self.faithful = faithful
         self.mid_channels = mid_channels
         self.scale = scale
         self.alignment = alignment
@@ -194,7 +264,12 @@ class MVVSR(nn.Module):
             if mv.shape != (n, t, 2, h, w):
                 raise ValueError(f"MVVSR: {name} has shape {tuple(mv.shape)}, expected {(n, t, 2, h, w)}")
         mv_bwd, mv_fwd = mv_bwd.to(lq.dtype), mv_fwd.to(lq.dtype)
-        if self.ablate_mvs:
+        if self.faithful:  # published order: zero (ablation), then the proxy whatever the fields hold
+            if self.ablate_mvs:
+                mv_bwd, mv_fwd = torch.zeros_like(mv_bwd), torch.zeros_like(mv_fwd)
+            if self.pframe_proxy and frame_types is not None:
+                mv_bwd, mv_fwd = published_pframe_proxy(mv_bwd, mv_fwd, frame_types.view(n, t))
+        elif self.ablate_mvs:
             mv_bwd, mv_fwd = torch.zeros_like(mv_bwd), torch.zeros_like(mv_fwd)
         elif self.pframe_proxy and frame_types is not None:
             mv_bwd, mv_fwd = pframe_proxy(mv_bwd, mv_fwd, frame_types.view(n, t), self.proxy_frame_type)
@@ -208,6 +283,9 @@ class MVVSR(nn.Module):
         h1 = states[prev]
         if flows is None:
             a1 = h1
+        elif self.faithful:
+            flow1 = flows[:, i]
+            a1 = published_warp(h1, flow1)
         else:
             flow1 = flows[:, i]
             a1 = flow_warp(h1, flow1, padding_mode=self.warp_padding)
@@ -216,6 +294,8 @@ class MVVSR(nn.Module):
         h2 = states[order[step - 2]]
         if flows is None:
             a2 = h2
+        elif self.faithful:
+            a2 = published_warp(h2, flow1 + published_warp(flows[:, prev], flow1))
         else:
             chain = compose_flow(flow1, flows[:, prev], padding_mode=self.warp_padding)
             a2 = flow_warp(h2, chain, padding_mode=self.warp_padding)
