@@ -55,6 +55,8 @@ def parse_args(argv):
     p.add_argument("--crf", type=float, default=18.0, help="x264 CRF of the output (default 18; 0 = lossless)")
     p.add_argument("--preset", default="medium", help="x264 preset of the output")
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    p.add_argument("--strict-decode", action="store_true",
+                   help="stop at the first damaged input frame (default: warn with the number of damaged frames)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="option overrides")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -83,10 +85,16 @@ def main(argv=None) -> int:
     from vsrkit.codec import encode_h264
     from vsrkit.errors import ConfigError
     from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference_frames, to_uint8_frames
-    from vsrkit.inference.video import (InputVideo, build_and_load, network_config, side_by_side, spynet_fallback,
-                                        write_png)
+    from vsrkit.cli import check_separate
+    from vsrkit.inference.video import (InputVideo, build_and_load, check_output_video, network_config, side_by_side,
+                                        spynet_fallback, write_png)
     from vsrkit.options import load_options
 
+    reads = {"--input": args.input, "--opt": args.opt, "--model": args.model, "--fallback-model": args.fallback_model,
+             "--spynet": args.spynet}
+    check_output_video(args.output, reads)
+    if args.compare:
+        check_separate(args.compare, {**reads, "--output": args.output}, "--compare")
     opt = load_options(args.opt, args.set, is_train=False)
     val = opt.get("val") or {}
     param_key = args.param_key or (opt.get("path") or {}).get("param_key_g", "params_ema")
@@ -94,7 +102,7 @@ def main(argv=None) -> int:
     cfg = network_config(opt, args.ablate_mvs, args.ablate_second_order)
     net = build_and_load(cfg, args.model, param_key)
     need_motion = "mv_bwd" in forward_inputs(net) and getattr(net, "alignment", "mv") == "mv"
-    video = InputVideo(args.input, args.max_frames)
+    video = InputVideo(args.input, args.max_frames, strict=args.strict_decode)
     if need_motion and video.codec != "h264" and args.non_h264 == "spynet":
         if args.ablate_mvs:
             raise ConfigError("--ablate_mvs has no meaning with --non-h264 spynet (there are no codec MVs)")

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
+from vsrkit.cli import check_separate, parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place, staged_output  # noqa: E402
 from vsrkit.data.storage import YuvStorage  # noqa: E402
@@ -24,7 +24,11 @@ from vsrkit.errors import DataError  # noqa: E402
 
 def prepare_mfqev2(raw_dir: str, output: str, split: str, compressed: dict | None = None, mode: str = "symlink",
                    overwrite: bool = False) -> int:
-    """Check and place one split; returns the number of sequences."""
+    """Check and place one split; returns the number of sequences. Everything is checked before a source file is
+    moved (``mode='move'``): a failed run leaves the sources as they were."""
+    check_separate(os.path.join(output, split), {"--raw": raw_dir, **{f"--compressed {tag}": folder
+                                                                       for tag, folder in (compressed or {}).items()}},
+                   "--output/--split")
     if not os.path.isdir(raw_dir):
         raise DataError(f"{raw_dir}: raw YUV folder not found")
     raw = YuvStorage(raw_dir)

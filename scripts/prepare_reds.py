@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import run_cli  # noqa: E402
+from vsrkit.cli import check_separate, run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place_clip, staged_output  # noqa: E402
 from vsrkit.data.reds_dataset import OFFICIAL_VAL, REDS4  # noqa: E402
@@ -31,7 +31,11 @@ def _clips(folder: str) -> list[str]:
 
 
 def prepare_reds(input_dir: str, output: str, mode: str = "symlink", overwrite: bool = False) -> dict:
-    """Merge train + val (renamed 240..269) for the GT and every LQ set present; returns clip counts per set."""
+    """Merge train + val (renamed 240..269) for the GT and every LQ set present; returns clip counts per set.
+
+    Everything is checked before a source file is moved (``mode='move'``): a failed run leaves ``input_dir`` as it
+    was."""
+    check_separate(output, {"--input": input_dir})
     if not os.path.isdir(os.path.join(input_dir, "train_sharp")):
         raise DataError(f"{input_dir}: no train_sharp/ folder; point --input at the unpacked REDS download")
     counts = {}
@@ -46,6 +50,9 @@ def prepare_reds(input_dir: str, output: str, mode: str = "symlink", overwrite: 
                 n += 1
             if os.path.isdir(val_dir):
                 for clip in _clips(val_dir):
+                    if not (clip.isdigit() and int(clip) < NUM_VAL):
+                        raise DataError(f"{os.path.join(val_dir, clip)}: not a REDS validation clip (000..{NUM_VAL - 1:03d}"
+                                        f"); remove or rename it")
                     new = f"{int(clip) + NUM_TRAIN:03d}"
                     place_clip(os.path.join(val_dir, clip), os.path.join(tmp, train_name, new), mode)
                     n += 1

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import run_cli  # noqa: E402
+from vsrkit.cli import check_separate, run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place_clip, staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
@@ -25,7 +25,11 @@ VID4_FRAMES = {"calendar": 41, "city": 34, "foliage": 49, "walk": 47}
 
 def prepare_vid4(input_dir: str, output: str, gt_name: str = "GT", mode: str = "symlink",
                  overwrite: bool = False, check_lengths: bool = True) -> dict:
-    """Rename every version's frames to 8 digits and check the counts; returns ``{version: {clip: frames}}``."""
+    """Rename every version's frames to 8 digits and check the counts; returns ``{version: {clip: frames}}``.
+
+    Everything is checked before a source file is moved (``mode='move'``): a failed run leaves ``input_dir`` as it
+    was."""
+    check_separate(output, {"--input": input_dir})
     if not os.path.isdir(os.path.join(input_dir, gt_name)):
         raise DataError(f"{input_dir}: no {gt_name}/ folder; point --input at the Vid4 download (GT/, BIx4/...)")
     versions = sorted(d for d in os.listdir(input_dir) if os.path.isdir(os.path.join(input_dir, d)))

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
+from vsrkit.cli import check_separate, parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, read_meta_info, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
@@ -50,6 +50,8 @@ def prepare_vimeo90k(input_dir: str, output: str, lq_root: str | None = None, sp
     lists = {"train": os.path.join(input_dir, "sep_trainlist.txt"), "test": os.path.join(input_dir, "sep_testlist.txt")}
     for name, path in (splits or {}).items():
         lists[f"test_{name}"] = path if os.path.isabs(path) or os.path.exists(path) else os.path.join(input_dir, path)
+    check_separate(output, {"--input sequences/": seq, "--lq": lq_root, **{f"list {name}": path
+                                                                           for name, path in lists.items()}})
     counts = {}
     with staged_output(output, overwrite) as tmp:
         for name, path in lists.items():

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import run_cli  # noqa: E402
+from vsrkit.cli import check_separate, run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, image_files, place_clip, staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
@@ -24,6 +24,11 @@ from vsrkit.errors import DataError  # noqa: E402
 
 def prepare_vsd4k(input_dir: str, output: str, scales=(2, 3, 4), hr_subdir: str = "DIV2K_train_HR",
                   lr_subdir: str = "DIV2K_train_LR_bicubic", mode: str = "symlink", overwrite: bool = False) -> dict:
+    """Place every video's HR and LR frames; returns ``{video: frames}``. Everything is checked before a source file
+    is moved (``mode='move'``): a failed run leaves ``input_dir`` as it was."""
+    check_separate(output, {"--input": input_dir})
+    if not os.path.isdir(input_dir):
+        raise DataError(f"{input_dir}: folder not found; point --input at the VSD4K download")
     videos = sorted(d for d in os.listdir(input_dir) if os.path.isdir(os.path.join(input_dir, d, hr_subdir)))
     if not videos:
         raise DataError(f"{input_dir}: no <video>/{hr_subdir}/ folders; check --input and --hr-subdir")

@@ -11,16 +11,20 @@
                                  checkable), tool versions, clips
 
 Each clip is written into hidden temporary names and renamed when complete, so an interrupted run leaves only whole
-clips and running again with the same settings skips them. An output made with other settings is refused.
+clips and running again with the same settings skips them. An output made with other settings is refused. The
+encoder is checked to be available before anything is written, and a new output that fails before its first clip
+is complete is removed again. Decoding the written bitstream is strict: a decoding error stops the run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 
 import numpy as np
 
+from vsrkit.cli import check_separate
 from vsrkit.data.manifest import MANIFEST, read_manifest
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_json_atomic
@@ -50,10 +54,29 @@ def compress_settings(codec: str, crf=None, qp=None, preset="medium", bf=None, r
         if hevc_cascade == "hm_ldp" and hevc_backend != "x265":
             raise ConfigError("--hevc-cascade hm_ldp needs --hevc-backend x265 (PyAV's libx265 cannot apply per-frame "
                               "QPs; HM reads the cascade from --hm-cfg)")
-        return {"codec": "hevc", "qp": 32 if qp is None else int(qp), "preset": preset, "cascade": hevc_cascade,
-                "ref": 4 if ref is None else int(ref), "backend": hevc_backend, "hm_bin": hm_bin,
-                "hm_cfg": hm_cfg, "motion": "block_estimate" if hevc_motion == "estimate" else None}
+        from vsrkit.codec.hevc import hevc_settings
+
+        s = {"codec": "hevc", "qp": 32 if qp is None else int(qp), "preset": preset, "cascade": hevc_cascade,
+             "ref": 4 if ref is None else int(ref), "backend": hevc_backend, "hm_bin": hm_bin,
+             "hm_cfg": hm_cfg, "motion": "block_estimate" if hevc_motion == "estimate" else None}
+        hevc_settings(qp=s["qp"], backend=hevc_backend, preset=preset, ref=s["ref"],
+                      cascade=None if hevc_cascade == "none" else hevc_cascade, hm_bin=hm_bin, hm_cfg=hm_cfg)
+        return s
     raise ConfigError(f"--codec must be h264 or hevc, got {codec!r}")
+
+
+def check_encoder(settings: dict) -> None:
+    """ConfigError naming what to install when the encoder of ``settings`` is not available here."""
+    import av
+
+    if settings["codec"] == "h264" or settings.get("backend") == "pyav":
+        name = "libx264" if settings["codec"] == "h264" else "libx265"
+        if name not in av.codecs_available:
+            raise ConfigError(f"--codec {settings['codec']}: this PyAV/FFmpeg build has no {name} encoder; install a "
+                              f"PyAV wheel built with it (pip install av)")
+    elif settings.get("backend") == "x265" and shutil.which("x265") is None:
+        raise ConfigError("--hevc-backend x265: the x265 command-line encoder is not installed (Debian: apt-get "
+                          "install x265); or use --hevc-backend pyav")
 
 
 def _read_clip(folder: str, names: list[str]) -> np.ndarray:
@@ -81,12 +104,12 @@ def _encode_and_decode(frames: np.ndarray, bitstream: str, s: dict):
 
     if s["codec"] == "h264":
         encode_h264(frames, bitstream, crf=s["crf"], qp=s["qp"], preset=s["preset"], bf=s["bf"], ref=s["ref"])
-        clip = read_motion(bitstream)
+        clip = read_motion(bitstream, strict=True)
         return clip.frames, clip.without_frames()
     encode_hevc(frames, bitstream, qp=s["qp"], backend=s["backend"], preset=s["preset"], ref=s["ref"],
                 cascade=None if s.get("cascade", "none") == "none" else s["cascade"], hm_bin=s["hm_bin"],
                 hm_cfg=s["hm_cfg"])
-    decoded = decode_video(bitstream).frames
+    decoded = decode_video(bitstream, strict=True).frames
     motion = estimate_block_motion(decoded).without_frames() if s["motion"] == "block_estimate" else None
     return decoded, motion
 
@@ -135,6 +158,21 @@ def _check_output(output_root: str, manifest: dict, settings: dict) -> None:
         raise DataError(f"{output_root}: exists, is not empty and has no {MANIFEST}; choose a new or empty --output")
 
 
+def _remove_if_nothing_done(output_root: str, made: list[str], made_root: bool) -> None:
+    """After a failed first run: remove what it created (``made`` sub-folders, the manifest, the root if it made it)
+    when no clip was completed; a run that completed clips stays, to be resumed."""
+    lq = os.path.join(output_root, "lq")
+    if os.path.isdir(lq) and any(not e.startswith(".") for e in os.listdir(lq)):
+        return
+    for sub in made:
+        shutil.rmtree(os.path.join(output_root, sub), ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(output_root, MANIFEST))
+    if made_root:
+        with contextlib.suppress(OSError):
+            os.rmdir(output_root)  # only if empty
+
+
 def compress_folder(input_root: str, output_root: str, settings: dict, workers: int = 1,
                     progress: bool = True) -> dict:
     """Compress every clip of ``input_root`` (see the module docstring); returns the manifest written."""
@@ -143,7 +181,9 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
     from vsrkit.codec.versions import tool_versions
     from vsrkit.degrade.build import list_clips
 
+    check_separate(output_root, {"--input": input_root})
     clips = list_clips(input_root)
+    check_encoder(settings)
     source_manifest = None
     src = os.path.join(input_root, MANIFEST)
     if os.path.isfile(src):
@@ -153,7 +193,11 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
                 "versions": tool_versions(), "clips": {c: len(f) for c, f in clips.items()},
                 "frames": sum(map(len, clips.values())), "complete": False}
     _check_output(output_root, manifest, settings)
-    for sub in ("lq", "bitstreams") + (("motion",) if settings["motion"] else ()):
+    fresh = not os.path.isfile(os.path.join(output_root, MANIFEST))
+    made_root = not os.path.exists(output_root)
+    subs = ("lq", "bitstreams") + (("motion",) if settings["motion"] else ())
+    made = [sub for sub in subs if not os.path.exists(os.path.join(output_root, sub))]
+    for sub in subs:
         os.makedirs(os.path.join(output_root, sub), exist_ok=True)
     write_json_atomic(os.path.join(output_root, MANIFEST), manifest)
     tasks = [(input_root, output_root, clip, names, settings) for clip, names in clips.items()]
@@ -169,6 +213,10 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
             with mp.get_context("spawn").Pool(workers) as pool:
                 for _ in pool.imap_unordered(compress_clip, tasks):
                     bar.update()
+    except BaseException:
+        if fresh:
+            _remove_if_nothing_done(output_root, made, made_root)
+        raise
     finally:
         bar.close()
     manifest["complete"] = True

@@ -1,9 +1,18 @@
 """Decoding with PyAV: frames in display order, picture types, per-block QP maps, decode order and raw MV side data.
 
 Picture types use FFmpeg numbering: I=1, P=2, B=3 (0 = unknown).
+
+Damaged files. FFmpeg reports what it finds wrong in a bitstream: a packet it cannot parse is rejected, and a frame
+whose slices failed to decode is output with the damaged macroblocks concealed and flagged corrupt. Such a frame
+(and the frames predicted from it, up to the next key frame) shows garbage, and so does its motion. Every decoder
+here counts them: by default (``strict=False``) the damaged frames are skipped or kept as FFmpeg outputs them, and
+one warning on the ``vsrkit`` logger says how many there were and which; with ``strict=True`` (the default of
+dataset preparation) the first one raises :class:`DataError`. Damage that still decodes into valid syntax is
+indistinguishable from content and is not detected (an mp4 carries no checksum).
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -13,6 +22,8 @@ from vsrkit.errors import DataError
 
 #: codec name -> motion vectors exported by FFmpeg (``+export_mvs``)
 MV_CODECS = ("h264",)
+
+log = logging.getLogger("vsrkit")
 
 
 @dataclass
@@ -29,6 +40,8 @@ class DecodedVideo:
             file has no timestamps, e.g. a raw elementary stream).
         codec: the stream's codec name (``'h264'``, ``'hevc'``...).
         width, height: frame size; fps: the stream's average frame rate (0.0 if unknown).
+        corrupt_frames: display indices of the frames FFmpeg flagged as damaged (errors concealed).
+        missing_frames: frames that could not be decoded at all (rejected or silently dropped packets).
     """
     frames: np.ndarray | None
     luma: np.ndarray | None
@@ -39,6 +52,13 @@ class DecodedVideo:
     width: int
     height: int
     fps: float
+    corrupt_frames: tuple = ()
+    missing_frames: int = 0
+
+    @property
+    def damaged_frames(self) -> int:
+        """Frames that are damaged or missing (see the module docstring)."""
+        return len(self.corrupt_frames) + self.missing_frames
 
 
 def open_video(path):
@@ -82,8 +102,13 @@ class DecodeStream:
     type), ``h``, ``w``, and ``rgb`` ``(h, w, 3)`` uint8 / ``luma`` ``(h, w)`` uint8 / ``qp`` ``(ceil(h/16),
     ceil(w/16))`` uint8 / ``mvs`` (structured ``MOTION_VECTORS`` array) where requested and present, else None.
 
+    Damage (see the module docstring): ``strict=True`` raises DataError at the first damaged or undecodable frame;
+    otherwise ``corrupt`` (output indices of frames flagged damaged) and ``missing`` (frames lost) are counted and
+    one warning is logged at the end of the iteration.
+
     Attributes (valid during iteration):
         codec, fps, frame_count (the container's count, 0 if unknown), output (frames yielded so far);
+        corrupt: output indices of the frames FFmpeg flagged as damaged; missing: frames that could not be decoded;
         pts_to_decode: pts -> position in decoding order, for every packet demuxed so far;
         decode_pts: the pts of those packets in decoding order;
         pts_is_ref: pts -> ``nal_ref_idc > 0`` (H.264 with ``refs=True``);
@@ -91,8 +116,12 @@ class DecodeStream:
     """
 
     def __init__(self, path, *, frames: bool = True, luma: bool = False, qp: bool = True, mvs: bool = False,
-                 refs: bool = False, threads: int = 0):
+                 refs: bool = False, threads: int = 0, strict: bool = False):
         self.path = str(path)
+        self.strict = strict
+        self.corrupt: list[int] = []
+        self.missing = 0
+        self._whole_packets = 0   # packets with data that the decoder accepted (one picture each)
         self.container, self.stream = open_video(self.path)
         ctx = self.stream.codec_context
         side = [s for s, on in (("mvs", mvs), ("venc_params", qp)) if on]
@@ -126,6 +155,46 @@ class DecodeStream:
                 self._max_refs = 0  # unparsable SPS: every earlier reference picture is a candidate
         return self._max_refs or None
 
+    @property
+    def damaged(self) -> int:
+        """Frames damaged or missing so far."""
+        return len(self.corrupt) + self.missing
+
+    def damage_report(self) -> str:
+        """One line on the damage found (empty when none)."""
+        if not self.damaged:
+            return ""
+        parts = []
+        if self.corrupt:
+            shown = ", ".join(map(str, self.corrupt[:8])) + (", ..." if len(self.corrupt) > 8 else "")
+            parts.append(f"{len(self.corrupt)} decoded with errors (frames {shown})")
+        if self.missing:
+            parts.append(f"{self.missing} could not be decoded")
+        return (f"{self.path}: {self.damaged} damaged frames: {'; '.join(parts)}; FFmpeg reported decoding errors, "
+                f"so these frames and those predicted from them up to the next key frame show garbage (and so does "
+                f"their motion); re-encode or replace the file")
+
+    def _damage(self, what: str) -> None:
+        if self.strict:
+            raise DataError(f"{self.path}: {what}; the file is corrupt, re-encode or replace it (FFmpeg reported "
+                            f"decoding errors)")
+
+    def _decode(self, packet) -> list:
+        """The frames of one packet; a packet the decoder rejects as invalid data is counted as a missing frame."""
+        import av
+
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError as exc:
+            if not packet.size:
+                raise
+            self._damage(f"a picture after {self.output} decoded frames could not be decoded ({exc})")
+            self.missing += 1
+            return []
+        if packet.size and not packet.is_discard:
+            self._whole_packets += 1
+        return frames
+
     def __iter__(self):
         import av
 
@@ -143,7 +212,10 @@ class DecodeStream:
                         if is_ref:
                             self.ref_decode_positions.append(position)
                         self.sps_units = self.sps_units or sps_in_packet
-                for frame in packet.decode():
+                for frame in self._decode(packet):
+                    if frame.is_corrupt:
+                        self._damage(f"frame {self.output} was decoded with errors (damaged macroblocks concealed)")
+                        self.corrupt.append(self.output)
                     record = _record(frame, *self.want, self.output)
                     self.output += 1
                     yield record
@@ -154,10 +226,15 @@ class DecodeStream:
             self.container.close()
         if not self.output:
             raise DataError(f"{self.path}: no decodable video frames; the file is empty or corrupt")
+        if self.pts_to_decode and self._whole_packets > self.output:  # accepted packets that gave no picture
+            self._damage(f"{self._whole_packets - self.output} packets gave no picture")
+            self.missing += self._whole_packets - self.output
+        if self.damaged:
+            log.warning(self.damage_report())
 
 
 def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = True,
-                 threads: int = 0) -> DecodedVideo:
+                 threads: int = 0, strict: bool = False) -> DecodedVideo:
     """Decode a video file into display-ordered arrays.
 
     Args:
@@ -166,11 +243,14 @@ def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = Tr
         luma: return the decoded Y planes (what motion compensation saw).
         qp: return per-macroblock QP maps when the decoder exports them.
         threads: decoder threads (0 = FFmpeg's choice).
+        strict: raise at the first damaged frame instead of warning (see the module docstring); the damage is in
+            ``corrupt_frames`` / ``missing_frames`` of the result either way.
     For motion vectors see :func:`vsrkit.codec.read_motion`.
     Raises:
-        DataError: missing, unreadable or truncated file, or a file without decodable frames.
+        DataError: missing, unreadable or truncated file, or a file without decodable frames; with ``strict`` a
+            damaged frame.
     """
-    stream = DecodeStream(path, frames=frames, luma=luma, qp=qp, threads=threads)
+    stream = DecodeStream(path, frames=frames, luma=luma, qp=qp, threads=threads, strict=strict)
     records = list(stream)
     # Display order = presentation timestamps; fall back to output order when timestamps are missing.
     have_pts = all(r["pts"] is not None for r in records)
@@ -191,7 +271,8 @@ def decode_video(path, *, frames: bool = True, luma: bool = False, qp: bool = Tr
         frames=np.stack([r["rgb"] for r in records]) if frames else None,
         luma=np.stack([r["luma"] for r in records]) if luma else None,
         frame_types=np.array([r["type"] for r in records], dtype=np.uint8),
-        qp=qps, decode_index=decode_index, codec=stream.codec, width=w, height=h, fps=stream.fps)
+        qp=qps, decode_index=decode_index, codec=stream.codec, width=w, height=h, fps=stream.fps,
+        corrupt_frames=tuple(order.index(i) for i in stream.corrupt), missing_frames=stream.missing)
 
 
 def check_size(path: str, index: int, record: dict, h: int, w: int) -> None:

@@ -119,6 +119,41 @@ def encoder_settings_from_bitstream(data: bytes) -> tuple[str, dict]:
     return version, options
 
 
+#: option name -> the name x264 gives it in its settings SEI, where the two differ beyond ``-`` -> ``_``
+X264_SEI_NAMES = {"min-keyint": "keyint_min", "ipratio": "ip_ratio", "pbratio": "pb_ratio", "merange": "me_range"}
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def require_params(reported: dict, params: dict, where: str, option: str, names: dict | None = None,
+                   underscores: bool = False) -> None:
+    """Raise ConfigError when the encoder reports a numeric value other than the one asked for in ``params``.
+
+    Encoders clamp or rewrite conflicting values without an error (x264 turns ``keyint=5:min-keyint=50`` into
+    ``keyint=50 keyint_min=26``). Each ``key=value`` of ``params`` whose value is a plain number is compared with the
+    reported ``names.get(key, key)`` (with ``underscores``, as x264 reports them, dashes become underscores;
+    ``no-x`` means ``x=0``); values that are not plain numbers on both sides (``deblock=1,1``,
+    ``b-pyramid=normal``) are not compared.
+    """
+    names = names or {}
+    for key, value in params.items():
+        want = _number(value)
+        if key.startswith("no-") and want == 1:
+            key, want = key[3:], 0.0
+        name = names.get(key, key.replace("-", "_") if underscores else key)
+        got = _number(reported.get(name))
+        if want is None or got is None or got == want:
+            continue
+        raise ConfigError(f"{where}: {option} asks for {key}={value} but the encoder used {name}={reported[name]} "
+                          f"(it silently rewrites conflicting or out-of-range values); make {option} consistent, e.g. drop or "
+                          f"change {key}")
+
+
 def require_setting(reported: dict, key: str, expected, where: str, numeric: bool = True) -> None:
     """Raise ConfigError if the encoder reports ``key`` with a value other than ``expected``."""
     if key not in reported:

@@ -1,7 +1,8 @@
 """H.264 encoding through PyAV/libx264 (CRF or fixed QP, preset, B-frames, reference count)."""
 from __future__ import annotations
 
-from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_setting)
+from vsrkit.codec.encoder_check import (X264_SEI_NAMES, EncodeResult, format_params, parse_params, require_params,
+                                        require_setting)
 from vsrkit.codec.pyav_encode import encode_with_pyav, frame_rate, frame_rate_record
 from vsrkit.errors import ConfigError
 
@@ -46,10 +47,16 @@ def h264_settings(crf=None, qp=None, preset="medium", bf=None, ref=None, fps=25,
     if ref is not None and not 1 <= int(ref) <= 16:
         raise ConfigError(f"h264: ref={ref} is outside [1, 16]")
     owned = {"ref": "ref", "bframes": "bf", "crf": "crf", "qp": "qp", "preset": "preset"}
-    for key in parse_params(x264_params):
+    params = parse_params(x264_params)
+    for key in params:
         if key in owned:
             raise ConfigError(f"h264: x264_params sets '{key}', which has its own argument; use {owned[key]}=... "
                               f"instead so that it is checked and recorded")
+    keyint, min_keyint = (params.get(k, "") for k in ("keyint", "min-keyint"))
+    if keyint.isdigit() and min_keyint.isdigit() and int(min_keyint) > int(keyint) // 2 + 1:
+        raise ConfigError(f"h264: x264_params min-keyint={min_keyint} is larger than keyint/2+1 = "
+                          f"{int(keyint) // 2 + 1} for keyint={keyint}, and x264 would silently change both; use "
+                          f"min-keyint <= {int(keyint) // 2 + 1} or a larger keyint")
     return {"codec": "h264", "crf": None if crf is None else float(crf), "qp": None if qp is None else int(qp),
             "preset": preset, "bf": None if bf is None else int(bf), "ref": None if ref is None else int(ref),
             "fps": frame_rate_record(frame_rate(fps)), "x264_params": parse_params(x264_params), "tune": tune, "threads": int(threads),
@@ -105,16 +112,20 @@ def encode_h264(frames, path, *, crf=None, qp=None, preset="medium", bf=None, re
         options["tune"] = tune
     if params:
         options["x264-params"] = format_params(params)
-    n, w, h, version, reported = encode_with_pyav(frames, path, "libx264", options, s["fps"], s["threads"], where)
-    if s["crf"] is not None:
-        require_setting(reported, "rc", "crf", where, numeric=False)
-        require_setting(reported, "crf", s["crf"], where)
-    else:
-        require_setting(reported, "rc", "cqp", where, numeric=False)
-        require_setting(reported, "qp", s["qp"], where)
-    if s["bf"] is not None:
-        require_setting(reported, "bframes", s["bf"], where)
-    if s["ref"] is not None:
-        require_setting(reported, "ref", s["ref"], where)
+    def check(reported: dict) -> None:  # before the file gets its name: a refused encode leaves nothing
+        if s["crf"] is not None:
+            require_setting(reported, "rc", "crf", where, numeric=False)
+            require_setting(reported, "crf", s["crf"], where)
+        else:
+            require_setting(reported, "rc", "cqp", where, numeric=False)
+            require_setting(reported, "qp", s["qp"], where)
+        if s["bf"] is not None:
+            require_setting(reported, "bframes", s["bf"], where)
+        if s["ref"] is not None:
+            require_setting(reported, "ref", s["ref"], where)
+        require_params(reported, s["x264_params"], where, "x264_params", X264_SEI_NAMES, underscores=True)
+
+    n, w, h, version, reported = encode_with_pyav(frames, path, "libx264", options, s["fps"], s["threads"], where,
+                                                  check)
     return EncodeResult(path=path, codec="h264", backend="pyav-libx264", num_frames=n, width=w, height=h,
                         settings=s, encoder_options=reported, encoder_version=version)

@@ -26,7 +26,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_setting)
+from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_params,
+                                        require_setting)
 from vsrkit.codec.pyav_encode import as_frame_list, encode_with_pyav, tmp_path_for
 from vsrkit.codec.yuv import write_yuv420p
 from vsrkit.errors import ConfigError, DataError
@@ -144,8 +145,8 @@ def _encode_pyav(frames, path: str, s: dict, where: str) -> EncodeResult:
     if s.get("ctu", 64) != 64:
         params["ctu"] = str(s["ctu"])
     options = {"preset": s["preset"], "x265-params": format_params(params)}
-    n, w, h, version, reported = encode_with_pyav(frames, path, "libx265", options, s["fps"], s["threads"], where)
-    _check_x265_report(reported, s, where)
+    n, w, h, version, reported = encode_with_pyav(frames, path, "libx265", options, s["fps"], s["threads"], where,
+                                                  lambda reported: _check_x265_report(reported, s, where))
     s["frame_qps"] = [s["qp"]] * n
     return EncodeResult(path=path, codec="hevc", backend="pyav-libx265", num_frames=n, width=w, height=h,
                         settings=s, encoder_options=reported, encoder_version=version)
@@ -157,6 +158,7 @@ def _check_x265_report(reported: dict, s: dict, where: str) -> None:
     require_setting(reported, "bframes", 0, where)
     require_setting(reported, "ref", s["ref"], where)
     require_setting(reported, "ipratio", 1.0, where)
+    require_params(reported, s["x265_params"], where, "x265_params")
 
 
 #: an external encoder that runs longer than this is stopped (x265 3.5 hangs after some start-up errors, e.g. a

@@ -46,6 +46,8 @@ class MotionClip:
         frame_types: ``(t,)`` uint8, FFmpeg numbering I=1, P=2, B=3 (0 unknown).
         qp: ``(t, ceil(h/16), ceil(w/16))`` uint8 per-macroblock QP, or None.
         valid_bwd, valid_fwd: ``(t, h, w)`` bool, True where the codec gave a vector in that direction, or None.
+        corrupt_frames: display indices of the frames FFmpeg decoded with errors (see :mod:`vsrkit.codec.decode`).
+        missing_frames: frames of the file that could not be decoded at all.
     """
     frames: np.ndarray | None
     mv_bwd: np.ndarray
@@ -54,13 +56,21 @@ class MotionClip:
     qp: np.ndarray | None = None
     valid_bwd: np.ndarray | None = None
     valid_fwd: np.ndarray | None = None
+    corrupt_frames: tuple = ()
+    missing_frames: int = 0
 
     @property
     def num_frames(self) -> int:
         return int(self.mv_bwd.shape[0])
 
+    @property
+    def damaged_frames(self) -> int:
+        """Frames damaged or missing when this clip was decoded."""
+        return len(self.corrupt_frames) + self.missing_frames
+
     def without_frames(self) -> "MotionClip":
-        return MotionClip(None, self.mv_bwd, self.mv_fwd, self.frame_types, self.qp, self.valid_bwd, self.valid_fwd)
+        return MotionClip(None, self.mv_bwd, self.mv_fwd, self.frame_types, self.qp, self.valid_bwd, self.valid_fwd,
+                          self.corrupt_frames, self.missing_frames)
 
 
 def _no_motion_error(path, codec: str) -> DataError:
@@ -96,7 +106,8 @@ class MotionFrame:
     valid_fwd: np.ndarray
 
 
-def iter_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0) -> "MotionStream":
+def iter_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0,
+                strict: bool = False) -> "MotionStream":
     """Stream an H.264 video as :class:`MotionFrame` items in display order, with bounded memory.
 
     A frame is produced as soon as every picture decoded before it has come out of the decoder (so that its
@@ -104,19 +115,23 @@ def iter_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0)
     :data:`MAX_REF_DISTANCE` frames is kept for the reference search. Memory therefore does not grow with the length
     of the clip. :func:`read_motion` is this stream gathered into arrays.
 
+    Damaged frames (FFmpeg reported decoding errors, see :mod:`vsrkit.codec.decode`) are counted in the stream's
+    ``corrupt`` / ``missing`` and warned about once at the end; ``strict=True`` raises at the first one instead.
+
     Raises:
         DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative); the codec
-            is checked here, decoding errors surface during iteration.
+            is checked here, decoding errors (and with ``strict`` damaged frames) surface during iteration.
     """
     from vsrkit.codec.decode import probe_codec
 
     codec = probe_codec(path)
     if codec != "h264":
         raise _no_motion_error(path, codec)
-    return MotionStream(path, frames=frames, qp=qp, threads=threads)
+    return MotionStream(path, frames=frames, qp=qp, threads=threads, strict=strict)
 
 
-def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0) -> MotionClip:
+def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0,
+                strict: bool = False) -> MotionClip:
     """Decode an H.264 video into frames, dense motion fields, picture types and QP maps.
 
     Holds the whole clip (about ``t*h*w*21`` bytes with frames); for long videos iterate :func:`iter_motion`.
@@ -126,12 +141,15 @@ def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0)
         frames: also return the decoded RGB frames (set False when only motion is needed: faster).
         qp: also return per-macroblock QP maps.
         threads: decoder threads (0 = FFmpeg's choice, 1 = one core).
+        strict: raise at the first damaged frame instead of warning (the damage is recorded in the result's
+            ``corrupt_frames`` / ``missing_frames`` either way).
     Returns:
         :class:`MotionClip` (see the module docstring for conventions).
     Raises:
-        DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative).
+        DataError: missing/corrupt file, or a codec other than H.264 (the message names the alternative); with
+            ``strict`` a damaged frame.
     """
-    stream = iter_motion(path, frames=frames, qp=qp, threads=threads)
+    stream = iter_motion(path, frames=frames, qp=qp, threads=threads, strict=strict)
     store = _FieldStore(stream.frame_count)
     stream.allocate = store.allocate  # fields are written in place: no per-frame allocation, no stacking
     rgb, types, qps = [], [], []
@@ -143,7 +161,8 @@ def read_motion(path, *, frames: bool = True, qp: bool = True, threads: int = 0)
     return MotionClip(
         frames=np.stack(rgb) if frames else None, mv_bwd=store.mv[0, :t], mv_fwd=store.mv[1, :t],
         frame_types=np.array(types, np.uint8), qp=np.stack(qps) if qp and all(q is not None for q in qps) else None,
-        valid_bwd=store.valid[0, :t], valid_fwd=store.valid[1, :t])
+        valid_bwd=store.valid[0, :t], valid_fwd=store.valid[1, :t], corrupt_frames=tuple(stream.corrupt),
+        missing_frames=stream.missing)
 
 
 class _FieldStore:
@@ -177,15 +196,17 @@ class MotionStream:
     Attributes:
         fps, frame_count: the stream's average frame rate and the container's frame count (0.0 / 0 if unknown).
         decoded: frames that have come out of the decoder so far.
+        corrupt, missing: display indices of frames decoded with errors, and the number of frames lost (so far).
         max_held: the most frames held at once (for the memory bound; at most ``2 * MAX_REF_DISTANCE + 1``).
         allocate: ``allocate(i, h, w) -> (mv (2, 2, h, w), valid (2, h, w))``, the zeroed arrays frame ``i``'s
             backward/forward fields are written into (default: new arrays per frame).
     """
 
-    def __init__(self, path, *, frames: bool, qp: bool, threads: int):
+    def __init__(self, path, *, frames: bool, qp: bool, threads: int, strict: bool = False):
         from vsrkit.codec.decode import DecodeStream
 
-        self.decoder = DecodeStream(path, frames=frames, luma=True, qp=qp, mvs=True, refs=True, threads=threads)
+        self.decoder = DecodeStream(path, frames=frames, luma=True, qp=qp, mvs=True, refs=True, threads=threads,
+                                    strict=strict)
         self.fps, self.frame_count = self.decoder.fps, self.decoder.frame_count
         self.max_held = 0
         self._held: dict = {}           # display index -> decoder record (+ "luma16"), for frames still needed
@@ -199,6 +220,14 @@ class MotionStream:
     @property
     def decoded(self) -> int:
         return self.decoder.output
+
+    @property
+    def corrupt(self) -> list[int]:
+        return self.decoder.corrupt
+
+    @property
+    def missing(self) -> int:
+        return self.decoder.missing
 
     def __iter__(self):
         from vsrkit.codec.decode import check_size

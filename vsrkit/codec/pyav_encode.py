@@ -36,7 +36,7 @@ def tmp_path_for(path: str) -> str:
 
 
 def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, threads: int,
-                     where: str) -> tuple[int, int, int, str, dict]:
+                     where: str, check=None) -> tuple[int, int, int, str, dict]:
     """Encode RGB uint8 frames with PyAV into ``path`` (written to a temporary name, then renamed).
 
     Args:
@@ -45,6 +45,8 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, thr
         options: AVOptions of the encoder (checked against its option table).
         fps: frame rate written into the container (see :func:`frame_rate`; 30000/1001 stays exact).
         threads: encoder threads (1 = deterministic and best when clips are encoded in parallel processes).
+        check: ``check(encoder_options)`` raising ConfigError when a setting was not applied; it runs before the
+            file is renamed to ``path``, so a refused encode leaves nothing there.
     Returns:
         ``(num_frames, width, height, encoder_version, encoder_options)``, the last two read from the SEI.
     """
@@ -91,6 +93,8 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, thr
                 container.close()
         data = first_packet + (bytes(stream.codec_context.extradata or b"") if stream is not None else b"")
         version, reported = encoder_settings_from_bitstream(data)
+        if check is not None:
+            check(reported)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

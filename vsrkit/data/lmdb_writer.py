@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from vsrkit.cli import check_separate
 from vsrkit.data.manifest import MANIFEST, find_manifest
 from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key, png_shape
 from vsrkit.errors import DataError
@@ -24,12 +25,22 @@ COMPRESSIONS = ("png", "raw")
 
 
 def list_frames(input_dir: str) -> list[tuple[str, str]]:
-    """``(key, path)`` of every frame under ``input_dir``, clip by clip, frames in sorted name order."""
+    """``(key, path)`` of every frame under ``input_dir``, clip by clip, frames in sorted name order.
+
+    A folder that holds the frames of a single clip itself is packed as that one clip, named after the folder;
+    frames next to clip folders are refused (they would belong to no clip)."""
     store = DiskStorage(input_dir)
+    clips = store.clips()
+    names = {clip: clip for clip in clips}
+    if "." in clips:
+        if len(clips) > 1:
+            raise DataError(f"{input_dir}: holds frames of its own next to clip folders ({', '.join(clips[1:3])}...); "
+                            f"move those frames into a clip folder of their own")
+        names["."] = os.path.basename(os.path.realpath(input_dir))
     items = []
-    for clip in store.clips():
+    for clip in clips:
         for i, path in enumerate(store.frame_files(clip)):
-            items.append((lmdb_key(clip, i), path))
+            items.append((lmdb_key(names[clip], i), path))
     if not items:
         raise DataError(f"{input_dir}: no image files found under it; expected <input>/<clip>/00000000.png ...")
     return items
@@ -77,6 +88,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 2, compression: str = 
 
     if compression not in COMPRESSIONS:
         raise DataError(f"--compression: '{compression}' is not one of {', '.join(COMPRESSIONS)}")
+    check_separate(output, {"--input": input_dir})
     output = os.path.abspath(output)
     if os.path.exists(output) and not overwrite:
         raise DataError(f"{output}: already exists; remove it or pass --overwrite")

@@ -3,10 +3,15 @@
 A preparation step builds its output under ``<output>.tmp-<pid>`` and renames it at the end, so an interrupted run
 leaves nothing at ``<output>``. Frames are placed by ``mode``: ``symlink`` (default, no copy of big datasets),
 ``hardlink``, ``copy`` or ``move``.
+
+``move`` never loses a source file: inside :func:`staged_output` a moved frame is first a symlink to its source; only
+when the whole output has been built and checked are the sources moved in, and if one of those moves fails, the
+ones already done are moved back. A failed run therefore leaves the source exactly as it was.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import shutil
@@ -16,6 +21,10 @@ from vsrkit.data.storage import IMAGE_EXTENSIONS
 from vsrkit.errors import ConfigError, DataError
 
 MODES = ("symlink", "hardlink", "copy", "move")
+RESTORE_LIST = "RESTORE.txt"
+
+#: ``(source, staged destination)`` of the ``move`` placements of the innermost active :func:`staged_output`.
+_MOVES: contextvars.ContextVar = contextvars.ContextVar("vsrkit_prepare_moves", default=None)
 
 
 def natural_key(name: str) -> list:
@@ -42,7 +51,12 @@ def place(src: str, dst: str, mode: str) -> None:
     elif mode == "copy":
         shutil.copy2(src, dst)
     else:
-        shutil.move(src, dst)
+        moves = _MOVES.get()
+        if moves is None:  # outside staged_output: nothing to verify first
+            shutil.move(src, dst)
+        else:  # a stand-in until the staged output is complete, see staged_output
+            os.symlink(os.path.abspath(src), dst)
+            moves.append((os.path.abspath(src), dst))
 
 
 def place_clip(src_dir: str, dst_dir: str, mode: str, start: int = 0) -> int:
@@ -58,17 +72,93 @@ def place_clip(src_dir: str, dst_dir: str, mode: str, start: int = 0) -> int:
 
 @contextlib.contextmanager
 def staged_output(output: str, overwrite: bool = False) -> Iterator[str]:
-    """Yield a temporary folder next to ``output``; on success it replaces ``output``, on failure it is removed."""
+    """Yield a temporary folder next to ``output``; on success it replaces ``output``, on failure it is removed.
+
+    ``move`` placements made inside the block are symlinks until the block has finished without error; then the
+    sources are moved in (moved back if any move fails) and the folder replaces ``output`` (an old ``output`` is set
+    aside until then and restored if the replacement fails). On any failure the sources are where they were.
+    """
     output = os.path.abspath(output)
     if os.path.exists(output) and not overwrite:
         raise DataError(f"{output}: already exists; remove it or pass --overwrite")
     tmp = f"{output}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    moves: list[tuple[str, str]] = []
+    keep_tmp = False
+    token = _MOVES.set(moves)
     try:
-        yield tmp
-        if os.path.exists(output):
-            shutil.rmtree(output)
-        os.replace(tmp, output)
+        try:
+            yield tmp
+        finally:
+            _MOVES.reset(token)
+        done = _move_sources(moves, tmp)
+        try:
+            _replace(tmp, output)
+        except BaseException:
+            keep_tmp = not _move_back(done, tmp)
+            raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_sources(moves: list[tuple[str, str]], tmp: str) -> list[tuple[str, str]]:
+    """Replace each stand-in symlink by its moved source; on a failure move the done ones back and raise."""
+    seen: dict[str, str] = {}
+    for src, dst in moves:
+        if src in seen:
+            raise DataError(f"{src}: would be moved to both {seen[src]} and {dst}; use --mode copy or symlink "
+                            f"(nothing was moved)")
+        seen[src] = dst
+    done: list[tuple[str, str]] = []
+    try:
+        for src, dst in moves:
+            os.remove(dst)
+            shutil.move(src, dst)
+            done.append((src, dst))
+    except BaseException as exc:
+        if not _move_back(done, tmp):
+            raise DataError(f"{tmp}: moving the sources failed ({exc}) and some could not be moved back; they are "
+                            f"in this folder, {RESTORE_LIST} lists where each one belongs") from exc
+        if isinstance(exc, OSError):
+            raise DataError(f"{exc.filename or tmp}: could not be moved ({exc.strerror}); nothing was moved, the "
+                            f"source is as it was") from exc
+        raise
+    return done
+
+
+def _move_back(done: list[tuple[str, str]], tmp: str) -> bool:
+    """Move ``done`` placements back to their sources (last first); False, with a restore list written into
+    ``tmp``, if some could not be moved back."""
+    left = []
+    for src, dst in reversed(done):
+        try:
+            os.makedirs(os.path.dirname(src), exist_ok=True)
+            shutil.move(dst, src)
+        except OSError:
+            left.append((src, dst))
+    if left:
+        with open(os.path.join(tmp, RESTORE_LIST), "w") as f:
+            f.writelines(f"{dst}\t{src}\n" for src, dst in left)
+    return not left
+
+
+def _replace(tmp: str, output: str) -> None:
+    """Rename ``tmp`` to ``output``; an existing ``output`` is set aside first and deleted only afterwards."""
+    aside = None
+    if os.path.lexists(output):
+        aside = f"{output}.old-{os.getpid()}"
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(output, aside)
+    try:
+        os.replace(tmp, output)
+    except BaseException:
+        if aside is not None:
+            os.replace(aside, output)
+        raise
+    if aside is not None:
+        if os.path.isdir(aside) and not os.path.islink(aside):
+            shutil.rmtree(aside)
+        else:
+            os.remove(aside)

@@ -14,6 +14,22 @@ import torch.nn.functional as F
 from vsrkit.errors import CheckpointError, ConfigError, DataError
 
 NON_H264_POLICIES = ("fail", "spynet")
+#: file name endings of the containers the output video can be written in (H.264 muxes into each)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
+
+
+def check_output_video(output: str, reads: dict[str, str | None]) -> None:
+    """ConfigError unless ``output`` is a writable video path that is none of ``reads`` (``{flag: path}``: the
+    input video, options, checkpoints), checked before anything is loaded or written."""
+    from vsrkit.cli import check_separate
+
+    check_separate(output, reads)
+    if os.path.isdir(output):
+        raise ConfigError(f"--output {output}: is a folder; give a video file name such as {output.rstrip('/')}"
+                          f"/out.mp4")
+    if not output.lower().endswith(VIDEO_SUFFIXES):
+        raise ConfigError(f"--output {output}: not a video file name; end it with {', '.join(VIDEO_SUFFIXES)} "
+                          f"(e.g. {os.path.splitext(output)[0]}.mp4)")
 
 
 class InputVideo:
@@ -26,9 +42,10 @@ class InputVideo:
             file has none.
         width, height: frame size.
         frame_count: frames to expect (the container's count, capped by ``max_frames``; 0 when unknown).
+        strict: stop at the first damaged frame (FFmpeg reported decoding errors) instead of warning.
     """
 
-    def __init__(self, path: str, max_frames: int | None = None):
+    def __init__(self, path: str, max_frames: int | None = None, strict: bool = False):
         from fractions import Fraction
 
         from vsrkit.codec.decode import open_video
@@ -46,6 +63,7 @@ class InputVideo:
         finally:
             container.close()
         self.max_frames = max_frames
+        self.strict = strict
         self.frame_count = min(count, max_frames) if count and max_frames else (count or 0)
 
     def frames(self, need_motion: bool):
@@ -53,9 +71,12 @@ class InputVideo:
         ``need_motion`` (an ``alignment: mv`` network), ``mv_bwd``/``mv_fwd`` ``(2, h, w)`` float32 tensors (LR
         pixels, unit temporal distance) from :func:`vsrkit.codec.iter_motion`.
 
+        Damaged frames are warned about (their number, once) or, with ``strict``, raise.
+
         Raises:
             DataError: a non-H.264 file when motion is needed (the caller decides on a fallback before calling, see
-                :data:`NON_H264_POLICIES`); a file without decodable frames; decoding errors.
+                :data:`NON_H264_POLICIES`); a file without decodable frames; decoding errors; with ``strict`` a
+                damaged frame.
         """
         if need_motion and self.codec != "h264":
             raise DataError(f"{self.path}: is {self.codec}, but the network aligns with H.264 motion vectors; "
@@ -67,14 +88,23 @@ class InputVideo:
         from vsrkit.codec import DecodeStream, iter_motion
 
         if need_motion:
+            stream = iter_motion(self.path, qp=False, strict=self.strict)
             source = ({"rgb": f.frame, "frame_types": f.frame_type, "mv_bwd": torch.from_numpy(f.mv_bwd),
-                       "mv_fwd": torch.from_numpy(f.mv_fwd)} for f in iter_motion(self.path, qp=False))
+                       "mv_fwd": torch.from_numpy(f.mv_fwd)} for f in stream)
         else:
-            source = ({"rgb": r["rgb"], "frame_types": r["type"]} for r in DecodeStream(self.path, qp=False))
+            stream = DecodeStream(self.path, qp=False, strict=self.strict)
+            source = ({"rgb": r["rgb"], "frame_types": r["type"]} for r in stream)
         count = 0
         for item in source:
             if self.max_frames is not None and count >= self.max_frames:
                 source.close()  # stops the decoder and closes the file
+                corrupt = [i for i in stream.corrupt if i < count]
+                if corrupt:  # the decoder warns at its end only, which was not reached
+                    import logging
+
+                    logging.getLogger("vsrkit").warning(
+                        f"{self.path}: {len(corrupt)} of the first {count} frames were decoded with errors (frames "
+                        f"{', '.join(map(str, corrupt[:8]))}); the file is damaged, re-encode or replace it")
                 break
             item["lq"] = torch.from_numpy(item["rgb"]).permute(2, 0, 1)
             count += 1
