@@ -82,10 +82,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
+    from vsrkit.cli import check_separate
     from vsrkit.codec import encode_h264
     from vsrkit.errors import ConfigError
     from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference_frames, to_uint8_frames
-    from vsrkit.cli import check_separate
     from vsrkit.inference.video import (InputVideo, build_and_load, check_output_video, network_config, side_by_side,
                                         spynet_fallback, write_png)
     from vsrkit.options import load_options
@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     check_output_video(args.output, reads)
     if args.compare:
         check_separate(args.compare, {**reads, "--output": args.output}, "--compare")
+    video = InputVideo(args.input, args.max_frames, strict=args.strict_decode)  # a bad input fails before loading
     opt = load_options(args.opt, args.set, is_train=False)
     val = opt.get("val") or {}
     param_key = args.param_key or (opt.get("path") or {}).get("param_key_g", "params_ema")
@@ -102,7 +103,6 @@ def main(argv=None) -> int:
     cfg = network_config(opt, args.ablate_mvs, args.ablate_second_order)
     net = build_and_load(cfg, args.model, param_key)
     need_motion = "mv_bwd" in forward_inputs(net) and getattr(net, "alignment", "mv") == "mv"
-    video = InputVideo(args.input, args.max_frames, strict=args.strict_decode)
     if need_motion and video.codec != "h264" and args.non_h264 == "spynet":
         if args.ablate_mvs:
             raise ConfigError("--ablate_mvs has no meaning with --non-h264 spynet (there are no codec MVs)")

@@ -170,9 +170,9 @@ class DecodeStream:
             parts.append(f"{len(self.corrupt)} decoded with errors (frames {shown})")
         if self.missing:
             parts.append(f"{self.missing} could not be decoded")
-        return (f"{self.path}: {self.damaged} damaged frames: {'; '.join(parts)}; FFmpeg reported decoding errors, "
-                f"so these frames and those predicted from them up to the next key frame show garbage (and so does "
-                f"their motion); re-encode or replace the file")
+        return (f"{self.path}: {self.damaged} damaged frame{'s' if self.damaged > 1 else ''}: {'; '.join(parts)}; "
+                f"FFmpeg reported decoding errors, so these frames and those predicted from them up to the next key "
+                f"frame show garbage (and so does their motion); re-encode or replace the file")
 
     def _damage(self, what: str) -> None:
         if self.strict:
