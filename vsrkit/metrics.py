@@ -83,11 +83,32 @@ def _prepare(img: np.ndarray, img2: np.ndarray, crop_border: int, y_mode: str) -
 
 
 @METRICS.register("psnr")
-def calculate_psnr(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, y_mode: str = "rgb") -> float:
-    """PSNR in dB (peak 255) of two frames; ``inf`` when they are equal. See the module docstring for inputs."""
+def calculate_psnr(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, y_mode: str = "rgb",
+                   channel_mean: bool = False) -> float:
+    """PSNR in dB (peak 255) of two frames; ``inf`` when they are equal. See the module docstring for inputs.
+
+    ``channel_mean``: for ``rgb``, the mean of the three per-channel PSNRs (the codec-guided VSR paper's
+    ``eval_psnr.py``) instead of one PSNR over all channels (BasicSR); they differ by up to ~0.1 dB.
+    """
     a, b = _prepare(img, img2, crop_border, y_mode)
-    mse = float(np.mean((a - b) ** 2))
+    if channel_mean and a.ndim == 3:
+        return float(np.mean([_psnr_of_mse(float(np.mean((a[..., i] - b[..., i]) ** 2))) for i in range(a.shape[2])]))
+    return _psnr_of_mse(float(np.mean((a - b) ** 2)))
+
+
+def _psnr_of_mse(mse: float) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(255.0 * 255.0 / mse)
+
+
+@METRICS.register("psnr_pooled")
+def calculate_mse(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, y_mode: str = "rgb") -> float:
+    """Per frame the MSE (0..255 units); the table turns the mean MSE of a clip, and over clips, into
+    ``10*log10(255^2 / mean MSE)``: STDO's pooled-MSE PSNR over a set of patches or frames."""
+    a, b = _prepare(img, img2, crop_border, y_mode)
+    return float(np.mean((a - b) ** 2))
+
+
+calculate_mse.aggregate = "pooled_psnr"
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -129,27 +150,48 @@ def calculate_ssim(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, y_mo
 class ClipMetrics:
     """Per-frame metric values grouped by clip: per frame -> mean per clip -> mean over clips.
 
-    The state is a plain picklable dict (``state_dict()``), so ranks can gather and :meth:`merge` their parts.
-    Columns are metric labels in first-seen order; a baseline (e.g. bicubic) is just more labels, added directly
-    (``add(clip, 'bicubic_psnr', v)``) or merged from its own accumulator with ``merge(other, prefix='bicubic_')``.
+    A frame may be given an id (its index in the clip); a frame already recorded for a clip and metric is not
+    recorded again, so overlapping windows and merged rank states count every frame once. The state is a plain
+    picklable dict (``state_dict()``), so ranks can gather and :meth:`merge` their parts. Columns are metric labels
+    in first-seen order; a baseline (e.g. bicubic) is just more labels, added directly (``add(clip,
+    'bicubic_psnr', v)``) or merged from its own accumulator with ``merge(other, prefix='bicubic_')``.
+
+    Args:
+        aggregate: ``{metric: 'mean' | 'pooled_psnr'}``; ``pooled_psnr`` metrics hold per-frame MSEs and report
+            ``10*log10(255^2 / mean MSE)`` per clip and over clips (the mean MSE of the clips). Default ``mean``.
     """
 
     AVERAGE = "average"
 
-    def __init__(self):
-        self._values: dict[str, dict[str, list[float]]] = {}
+    def __init__(self, aggregate: Mapping[str, str] | None = None):
+        self._values: dict[str, dict[str, dict]] = {}
         self._metrics: list[str] = []
+        self._aggregate: dict[str, str] = dict(aggregate or {})
 
-    def add(self, clip: str, metric: str, value: float) -> None:
-        """Record one frame's ``value`` of ``metric`` for ``clip``."""
+    def add(self, clip: str, metric: str, value: float, frame: int | None = None) -> bool:
+        """Record one frame's ``value`` of ``metric`` for ``clip``; False (nothing recorded) when ``frame`` is
+        already there."""
         if metric not in self._metrics:
             self._metrics.append(metric)
-        self._values.setdefault(str(clip), {}).setdefault(metric, []).append(float(value))
+        per_frame = self._values.setdefault(str(clip), {}).setdefault(metric, {})
+        key = ("#", len(per_frame)) if frame is None else int(frame)
+        if key in per_frame:
+            return False
+        per_frame[key] = float(value)
+        return True
+
+    def set_aggregate(self, metric: str, how: str) -> None:
+        if how not in ("mean", "pooled_psnr"):
+            raise ValueError(f"aggregate must be 'mean' or 'pooled_psnr', got {how!r}")
+        self._aggregate[metric] = how
 
     def state_dict(self) -> dict:
-        """``{'metrics': [...], 'values': {clip: {metric: [per-frame floats]}}}`` (a deep copy)."""
-        return {"metrics": list(self._metrics),
-                "values": {c: {m: list(v) for m, v in d.items()} for c, d in self._values.items()}}
+        """``{'metrics', 'values': {clip: {metric: [floats]}}, 'frames': {clip: {metric: [id or None]}},
+        'aggregate'}`` (a deep copy)."""
+        return {"metrics": list(self._metrics), "aggregate": dict(self._aggregate),
+                "values": {c: {m: list(v.values()) for m, v in d.items()} for c, d in self._values.items()},
+                "frames": {c: {m: [None if isinstance(k, tuple) else k for k in v] for m, v in d.items()}
+                           for c, d in self._values.items()}}
 
     @classmethod
     def from_state_dict(cls, state: Mapping) -> "ClipMetrics":
@@ -158,15 +200,19 @@ class ClipMetrics:
         return table
 
     def merge(self, other: "ClipMetrics | Mapping", prefix: str = "") -> "ClipMetrics":
-        """Append the frames of ``other`` (an accumulator or its state dict), metric labels prefixed by ``prefix``."""
+        """Add the frames of ``other`` (an accumulator or its state dict), metric labels prefixed by ``prefix``."""
         state = other.state_dict() if isinstance(other, ClipMetrics) else other
         for metric in state.get("metrics", []):
             if prefix + metric not in self._metrics:
                 self._metrics.append(prefix + metric)
+        for metric, how in state.get("aggregate", {}).items():
+            self._aggregate.setdefault(prefix + metric, how)
+        frames = state.get("frames", {})
         for clip, per_metric in state.get("values", {}).items():
             for metric, values in per_metric.items():
-                for v in values:
-                    self.add(clip, prefix + metric, v)
+                ids = frames.get(clip, {}).get(metric) or [None] * len(values)
+                for v, frame in zip(values, ids):
+                    self.add(clip, prefix + metric, v, frame)
         return self
 
     @property
@@ -178,20 +224,27 @@ class ClipMetrics:
         return sorted(self._values)
 
     def num_frames(self, clip: str, metric: str) -> int:
-        return len(self._values.get(clip, {}).get(metric, []))
+        return len(self._values.get(clip, {}).get(metric, {}))
+
+    def frame_ids(self, clip: str, metric: str) -> set[int]:
+        """The ids of the frames recorded for ``clip`` and ``metric`` (frames added without an id are left out)."""
+        return {k for k in self._values.get(str(clip), {}).get(metric, {}) if not isinstance(k, tuple)}
+
+    def _reduce(self, metric: str, values: Iterable[float]) -> float:
+        mean = float(np.mean(list(values)))
+        return _psnr_of_mse(mean) if self._aggregate.get(metric) == "pooled_psnr" else mean
 
     def clip_means(self) -> dict[str, dict[str, float]]:
         """``{clip: {metric: mean over that clip's frames}}``, clips sorted by name."""
-        return {c: {m: float(np.mean(v)) for m, v in self._values[c].items()} for c in self.clips}
+        return {c: {m: self._reduce(m, v.values()) for m, v in self._values[c].items()} for c in self.clips}
 
     def means(self) -> dict[str, float]:
         """``{metric: mean over clips of the per-clip means}`` (each clip weighs the same, whatever its length)."""
-        per_clip = self.clip_means()
         out = {}
         for m in self._metrics:
-            vals = [d[m] for d in per_clip.values() if m in d]
-            if vals:
-                out[m] = float(np.mean(vals))
+            per_clip = [float(np.mean(list(d[m].values()))) for d in self._values.values() if m in d]
+            if per_clip:
+                out[m] = self._reduce(m, per_clip)
         return out
 
     def rows(self, columns: Iterable[str] | None = None) -> tuple[list[str], list[list]]:
@@ -213,9 +266,13 @@ class ClipMetrics:
             writer.writerow([row[0]] + [_fmt(v, digits, "") for v in row[1:]])
         return buf.getvalue()
 
-    def to_markdown(self, columns: Iterable[str] | None = None, digits: int = 4) -> str:
-        """The table as a Markdown pipe table (``-`` where a clip lacks a metric)."""
+    def to_markdown(self, columns: Iterable[str] | None = None, digits: int = 4,
+                    marked: Iterable[str] = (), mark: str = "†") -> str:
+        """The table as a Markdown pipe table (``-`` where a clip lacks a metric); columns in ``marked`` get
+        ``mark`` after their name (e.g. the columns a paper published)."""
         header, body = self.rows(columns)
+        marked = set(marked)
+        header = [h + mark if h in marked else h for h in header]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         for row in body:
             lines.append("| " + " | ".join([str(row[0])] + [_fmt(v, digits, "-") for v in row[1:]]) + " |")

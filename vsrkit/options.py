@@ -4,7 +4,8 @@ Options are plain nested dicts. Keys follow BasicSR where one exists (``name``, 
 ``num_gpu``, ``manual_seed``, ``datasets.train``, ``network_g``, ``path``, ``train.total_iter``, ``train.optim_g``,
 ``train.scheduler``, ``val.val_freq``, ``logger.save_checkpoint_freq``...). Sections whose keys depend on a
 registered class (``network_g``, each dataset, ``train.optim_g``...) are checked against that class's signature when
-it is built (see :mod:`vsrkit.builders`); everything else is checked here against :data:`SCHEMA`.
+it is built (see :mod:`vsrkit.builders`); everything else is checked here against :data:`SCHEMA`, extended by the
+``option_schema`` of the model class named by ``model_type`` (a model declares its own keys).
 """
 from __future__ import annotations
 
@@ -53,12 +54,14 @@ SCHEMA: dict[str, Any] = {
     "train": {
         "total_iter": int, "warmup_iter": int, "optim_g": OPEN, "scheduler": OPEN, "pixel_opt": OPEN,
         "ema_decay": (int, float), "grad_clip": (int, float, type(None)), "nan_guard_limit": int,
-        "fix_flow": (int, type(None)), "flow_lr_mul": (int, float),
+        "fix_flow": (int, type(None)), "flow_lr_mul": (int, float), "flow_pattern": (str, type(None)),
+        "losses": ANY, "param_groups": ANY,  # checked by the model (vsrkit.models.base_model)
     },
     "val": {
         "val_freq": int, "save_img": bool, "num_save_img": int, "metrics": {"*": OPEN}, "compare_bicubic": bool,
         "tile": (int, type(None)), "tile_overlap": int, "chunk": (int, type(None)), "chunk_overlap": int,
-        "rounding": ("round", "truncate"),
+        "rounding": ("round", "truncate", "none"), "center_frame_only": bool,
+        "best": {"metric": (str, type(None)), "mode": ("max", "min")},
     },
     "logger": {
         "print_freq": int, "save_checkpoint_freq": int, "use_tb_logger": bool, "keep_last": (int, type(None)),
@@ -78,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "find_unused_parameters": False,
     "path": {"strict_load_g": True, "param_key_g": "params_ema", "pretrain_network_g": None, "resume_state": None},
     "train": {"warmup_iter": 0, "ema_decay": 0, "grad_clip": None, "nan_guard_limit": 10, "fix_flow": None,
-              "flow_lr_mul": 1.0},
+              "flow_lr_mul": 1.0, "flow_pattern": "spynet"},
     "val": {"val_freq": 1000, "save_img": False, "num_save_img": 2, "compare_bicubic": True, "tile": None,
             "tile_overlap": 16, "chunk": None, "chunk_overlap": 2, "rounding": "round"},
     "logger": {"print_freq": 100, "save_checkpoint_freq": 1000, "use_tb_logger": True, "keep_last": None},
@@ -97,7 +100,7 @@ def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_trai
     opt = _load_with_bases(path, chain=())
     for item in overrides:
         apply_override(opt, item)
-    _validate(opt, SCHEMA, str(path), "")
+    _validate(opt, schema_for(opt.get("model_type", DEFAULTS["model_type"]), str(path)), str(path), "")
     for key in ("name",):
         if key not in opt:
             raise ConfigError(f"{path}: missing required key '{key}'")
@@ -106,6 +109,25 @@ def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_trai
     opt["is_train"] = is_train
     opt["opt_path"] = str(path)
     return opt
+
+
+def schema_for(model_type: str, file: str = "") -> dict:
+    """:data:`SCHEMA` plus the keys the model class declares in its ``option_schema`` (merged section by section)."""
+    if not isinstance(model_type, str):
+        raise ConfigError(f"{file}: 'model_type' must be a name, got {model_type!r}")
+    from vsrkit.registry import MODELS
+
+    extra = getattr(MODELS.get(model_type, where=f"{file}: model_type"), "option_schema", {}) or {}
+    return _merge_schema(copy.copy(SCHEMA), extra)
+
+
+def _merge_schema(base: dict, extra: dict) -> dict:
+    for key, rule in extra.items():
+        if isinstance(rule, dict) and isinstance(base.get(key), dict):
+            base[key] = _merge_schema(dict(base[key]), rule)
+        else:
+            base[key] = rule
+    return base
 
 
 def read_yaml(path: Path) -> dict:

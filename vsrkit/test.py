@@ -10,17 +10,12 @@ if __package__ in (None, ""):  # run as a script: import from the repository roo
 
 def test_main(argv) -> int:
     from vsrkit.engine.dist import cleanup
-    from vsrkit.engine.tester import Tester
+    from vsrkit.launch.tester import Tester
     from vsrkit.options import load_options
     from vsrkit.train import parse_args
 
     args = parse_args(argv, is_train=False)
-    overrides = list(args.set)
-    if args.ablate_mvs:
-        overrides.append("network_g.ablate_mvs=true")
-    if args.ablate_second_order:
-        overrides.append("network_g.second_order=false")
-    opt = load_options(args.opt, overrides, is_train=False)
+    opt = load_options(args.opt, args.set, is_train=False)
     try:
         Tester(opt).run()
     finally:

@@ -19,10 +19,6 @@ def parse_args(argv, is_train: bool) -> argparse.Namespace:
                         help="override options, e.g. --set train.total_iter=100 datasets.train.batch_size_per_gpu=2")
     if is_train:
         parser.add_argument("--auto_resume", action="store_true", help="continue from the newest readable state")
-    else:  # the published MV-VSR ablation flags, as shorthands for network options
-        parser.add_argument("--ablate_mvs", action="store_true", help="same as --set network_g.ablate_mvs=true")
-        parser.add_argument("--ablate_second_order", action="store_true",
-                            help="same as --set network_g.second_order=false")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--launcher", default=None, help="ignored (kept for BasicSR command lines)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -31,7 +27,7 @@ def parse_args(argv, is_train: bool) -> argparse.Namespace:
 
 def train_main(argv) -> int:
     from vsrkit.engine.dist import cleanup
-    from vsrkit.engine.trainer import Trainer
+    from vsrkit.launch.trainer import Trainer
     from vsrkit.options import load_options
 
     args = parse_args(argv, is_train=True)

@@ -22,7 +22,9 @@ def make_opt(**train):
 
 def batch_of(n=2):
     items = [SyntheticVideoDataset(num_frame=3, lq_size=8)[i] for i in range(n)]
-    return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "mv_bwd", "mv_fwd", "frame_types")}
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt", "mv_bwd", "mv_fwd", "frame_types",
+                                                               "frame_ids")}
+    return {**batch, "clip": [it["clip"] for it in items]}
 
 
 def test_non_finite_loss_skips_the_step_then_stops():
@@ -54,7 +56,7 @@ def test_bf16_autocast_trains_on_cpu():
     model = VideoSRModel({**make_opt(), "precision": "bf16"}, DistInfo())
     losses = [model.optimize(batch_of(), i)["l_pix"] for i in range(1, 4)]
     assert all(l == l for l in losses)  # finite
-    assert model.infer(batch_of(1)).dtype == torch.float32
+    assert model.infer(batch_of(1)).out.dtype == torch.float32
 
 
 def test_ema_network_is_used_for_inference_and_tiled_equals_whole():
@@ -63,11 +65,11 @@ def test_ema_network_is_used_for_inference_and_tiled_equals_whole():
     for i in range(1, 3):
         model.optimize(batch_of(), i)
     b = batch_of(1)
-    whole = model.infer(b)
-    assert torch.equal(whole, model.infer(b, net=model.ema.module))
-    assert not torch.equal(whole, model.infer(b, net=model.net))
+    whole = model.infer(b).out
+    assert torch.equal(whole, model.infer(b, net=model.ema.module).out)
+    assert not torch.equal(whole, model.infer(b, net=model.net).out)
     model.opt["val"].update(chunk=2, chunk_overlap=1)
-    chunked = model.infer(b)
+    chunked = model.infer(b).out
     assert chunked.shape == whole.shape
     assert (chunked - whole).abs().max() < 0.05  # recurrent context is cut at chunk borders: close, not equal
 
@@ -79,7 +81,7 @@ def test_channels_last_gives_the_same_numbers():
     cl = VideoSRModel({**make_opt(), "channels_last": True}, DistInfo())
     assert cl.net.conv_last.weight.is_contiguous(memory_format=torch.channels_last)
     b = batch_of(1)
-    assert torch.allclose(plain.infer(b), cl.infer(b), atol=1e-5)
+    assert torch.allclose(plain.infer(b).out, cl.infer(b).out, atol=1e-5)
 
 
 def test_pretrain_spynet_is_loaded_into_the_flow_network(tmp_path):

@@ -73,14 +73,21 @@ def check_sections(opt: dict) -> None:
         check_kwargs(build_demo_dataset, opt["demo_data"], f"{where}: demo_data")
 
 
+#: side inputs of a 1-clip, 3-frame, 16x16 LR batch, passed to a network only when its forward names them
+SIDE_INPUTS = {"mv_bwd": torch.zeros(1, 3, 2, 16, 16), "mv_fwd": torch.zeros(1, 3, 2, 16, 16),
+               "frame_types": torch.tensor([[1, 2, 2]])}
+
+
 def tiny_forward(network_g: dict) -> torch.Tensor:
-    """Build ``network_g`` on the CPU and run 1 clip of 3 frames of 16x16 LR (zero motion, I-P-P)."""
+    """Build ``network_g`` on the CPU and run 1 clip of 3 frames of 16x16 LR (zero motion, I-P-P), giving it the
+    side inputs its ``forward`` names (as the model layer does)."""
+    from vsrkit.inference.runner import forward_inputs
+
     cfg = dict(network_g)
     net = ARCHS.get(cfg.pop("type"))(**cfg).eval()
     lq = torch.rand(1, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-    zero = torch.zeros(1, 3, 2, 16, 16)
     with torch.no_grad():
-        return net(lq, mv_bwd=zero, mv_fwd=zero, frame_types=torch.tensor([[1, 2, 2]]))
+        return net(lq, **{k: SIDE_INPUTS[k] for k in forward_inputs(net)})
 
 
 def test_option_files_found():

@@ -54,4 +54,4 @@ class SyntheticVideoDataset(Dataset):
         frame_types = torch.full((t,), 2, dtype=torch.long)
         frame_types[0] = 1
         return {"lq": lq, "gt": gt, "mv_bwd": mv_bwd, "mv_fwd": mv_fwd, "frame_types": frame_types,
-                "key": f"synthetic_{index:04d}"}
+                "key": f"synthetic_{index:04d}", "clip": f"synthetic_{index:04d}", "frame_ids": torch.arange(t)}

@@ -13,7 +13,10 @@ An item (the brief's contract) is a dict of
   ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps, and ``valid_bwd``,
   ``valid_fwd`` ``(t, h, w)`` bool (where the codec gave a vector) when they record them;
 - ``key`` str: ``clip/00000010`` (first frame of a training window; the centre frame with ``gt_frames: center`` and
-  of a sliding test window) or ``clip`` for a whole-clip test item.
+  of a sliding test window) or ``clip`` for a whole-clip test item;
+- ``clip`` str: the clip's name (``<LQ folder>/<clip>`` when a test set has several LQ sources) and ``frame_ids``
+  ``(t',)`` int64: the clip frame of each GT frame. Evaluation groups by (clip, frame), so the windows of a clip
+  are scored as one clip.
 
 Motion at the padded positions of a sliding test window is the motion of the frame repeated there (padding repeats
 frames, not their relation to the neighbours); recurrent models should test on whole clips.
@@ -215,8 +218,10 @@ class VideoClipDataset(Dataset):
         if self.test_mode:
             source, clip, center = self.samples[index]
             lq_idx, gt_idx, key = self.test_indices(clip, center)
+            name = clip
             if len(self.lqs) > 1:
                 key = f"{os.path.basename(os.path.normpath(self.lq_roots[source]))}/{key}"
+                name = f"{os.path.basename(os.path.normpath(self.lq_roots[source]))}/{clip}"
             sample = self.load(source, clip, lq_idx, gt_idx)
         else:
             clip, frame = self.samples[index]
@@ -224,7 +229,11 @@ class VideoClipDataset(Dataset):
             source = random.randrange(len(self.lqs))
             sample = self.load(source, clip, lq_idx, gt_idx)
             sample = self.train_transform(sample, key)
-        return self.to_item(sample, key)
+            name = clip
+        item = self.to_item(sample, key)
+        item["clip"] = name
+        item["frame_ids"] = torch.tensor(gt_idx, dtype=torch.int64)
+        return item
 
     def window_span(self, interval: int) -> int:
         return (self.num_frame - 1) * interval + 1

@@ -18,6 +18,7 @@ import re
 from typing import Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from vsrkit.data.manifest import check_manifest
@@ -145,13 +146,15 @@ class VSD4KDataset(Dataset):
         if gt.shape[:2] != (lq.shape[0] * s, lq.shape[1] * s):
             raise DataError(f"clip '{self.video}' frame {frame}: HR {gt.shape[1]}x{gt.shape[0]} is not x{s} of LR "
                             f"{lq.shape[1]}x{lq.shape[0]}; check 'scale'")
-        key = f"{self.video}/{frame:08d}"
+        key, clip = f"{self.video}/{frame:08d}", self.video
         if row is not None:
             ph, pw = self.patch_h, self.patch_w
             lq = lq[row * ph:(row + 1) * ph, col * pw:(col + 1) * pw]
             gt = gt[row * ph * s:(row + 1) * ph * s, col * pw * s:(col + 1) * pw * s]
             key += f"/r{row:02d}c{col:02d}"
+            clip = f"{self.video}/r{row:02d}c{col:02d}"  # a patch position is scored as its own clip
         sample = {"lq": lq[None], "gt": gt[None]}
         if not self.test_mode and (self.use_hflip or self.use_rot):
             sample = random_augment(sample, self.use_hflip, self.use_rot, False, rng=random)
-        return {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "key": key}
+        return {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "key": key,
+                "clip": clip, "frame_ids": torch.tensor([frame], dtype=torch.int64)}

@@ -152,10 +152,13 @@ def find_resume_state(folder: str | os.PathLike) -> tuple[dict, Path] | None:
 
 
 def prune(folder: str | os.PathLike, pattern: str, keep_last: int | None) -> None:
-    """Delete all but the ``keep_last`` newest files whose names match ``pattern`` (with one ``(\\d+)`` group)."""
+    """Delete the files of all but the ``keep_last`` newest iterations among the names that match ``pattern``
+    (its first group is the iteration; several files may share one, e.g. the networks of a routed model)."""
     if not keep_last or keep_last <= 0:
         return
     rx = re.compile(pattern)
-    found = sorted(((int(m.group(1)), p) for p in Path(folder).iterdir() if (m := rx.match(p.name))), reverse=True)
-    for _, path in found[keep_last:]:
-        path.unlink(missing_ok=True)
+    found = [(int(m.group(1)), p) for p in Path(folder).iterdir() if (m := rx.match(p.name))]
+    keep = set(sorted({it for it, _ in found}, reverse=True)[:keep_last])
+    for it, path in found:
+        if it not in keep:
+            path.unlink(missing_ok=True)

@@ -18,10 +18,6 @@ from torch import nn
 from vsrkit.errors import ConfigError
 from vsrkit.inference.tiling import axis_weights, chunk_ranges, iter_windows, tile_starts
 
-#: per-frame inputs a codec-aware network may take besides ``lq`` (sliced like ``lq``)
-MOTION_KEYS = ("mv_bwd", "mv_fwd", "frame_types")
-
-
 @dataclass
 class InferenceSettings:
     """How to cut a clip.
@@ -45,21 +41,46 @@ class InferenceSettings:
 
 
 def forward_inputs(net: nn.Module) -> tuple[str, ...]:
-    """The motion inputs (``mv_bwd``, ``mv_fwd``, ``frame_types``) that ``net.forward`` names."""
-    params = inspect.signature(net.forward).parameters
-    return tuple(k for k in MOTION_KEYS if k in params)
+    """The side inputs ``net.forward`` names besides its first (the LQ clip): the batch keys it is given.
+
+    No whitelist: a ``forward(lq, ref)`` network receives ``ref``, ``forward(lq, mv_bwd, mv_fwd, frame_types)`` its
+    motion. ``**kwargs`` in the signature adds nothing (name the inputs you want).
+    """
+    params = list(inspect.signature(net.forward).parameters.values())
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return tuple(named[1:])
 
 
-def _slice(x: torch.Tensor, name: str, t0: int, t1: int, ys: slice, xs: slice, hw: tuple[int, int]) -> torch.Tensor:
-    """Slice a per-frame input: ``(n, t, c, h, w)`` in time and space, ``(n, t)`` in time only."""
+def _slice(x: torch.Tensor, name: str, t0: int, t1: int, ys: slice, xs: slice, hw: tuple[int, int], scale: int,
+           t_total: int) -> torch.Tensor:
+    """Slice a side input like the LQ clip.
+
+    ``(n, t, c, h, w)`` per-frame inputs are cut in time (frames ``[t0, t1)``) when they have as many frames as the
+    clip, and in space at LR size ``hw`` or at HR size ``scale * hw`` (full-resolution references); ``(n, t)``
+    per-frame values are cut in time; anything else (``(n, k)`` per-item values) is passed as is.
+    """
+    whole_time = (t0, t1) == (0, t_total)
     if x.dim() == 5:
-        if tuple(x.shape[-2:]) != hw:
-            raise ConfigError(f"inference: {name} has spatial size {tuple(x.shape[-2:])}, lq has {hw}; "
-                              f"per-pixel inputs must be at LR size")
-        return x[:, t0:t1, :, ys, xs]
-    if x.dim() == 2:
+        if x.shape[1] != t_total and not whole_time:
+            raise ConfigError(f"inference: {name} has {x.shape[1]} frames, lq has {t_total}; only inputs with one "
+                              f"entry per frame can be cut into temporal chunks (set val.chunk: null)")
+        if x.shape[1] == t_total:
+            x = x[:, t0:t1]
+        size = tuple(x.shape[-2:])
+        if size == hw:
+            return x[..., ys, xs]
+        if size == (hw[0] * scale, hw[1] * scale):
+            hr = (slice(_mul(ys.start, scale), _mul(ys.stop, scale)), slice(_mul(xs.start, scale), _mul(xs.stop, scale)))
+            return x[..., hr[0], hr[1]]
+        raise ConfigError(f"inference: {name} has spatial size {size}, lq has {hw}; per-pixel inputs must be at "
+                          f"LR size or at scale ({scale}) x LR size")
+    if x.dim() == 2 and x.shape[1] == t_total:
         return x[:, t0:t1]
-    raise ConfigError(f"inference: {name} must be (n, t, c, h, w) or (n, t), got {tuple(x.shape)}")
+    return x
+
+
+def _mul(v: int | None, scale: int) -> int | None:
+    return None if v is None else v * scale
 
 
 def _autocast(device: torch.device, kind: str | None):
@@ -85,26 +106,27 @@ def iter_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,
     """Run ``net`` over a clip chunk by chunk and tile by tile.
 
     Args:
-        net: ``forward(lq, [mv_bwd, mv_fwd, frame_types])`` -> ``(n, t, 3, scale*h, scale*w)``; set to eval mode.
-        lq: ``(n, t, 3, h, w)`` float in [0, 1], or uint8 in [0, 255] (4x less host memory for long clips); kept
+        net: ``forward(lq, **side_inputs)`` -> ``(n, k, c_out, scale*h, scale*w)`` (or ``(n, c_out, ...)`` for one
+            frame); set to eval mode. With temporal chunks, ``k`` must equal the frames given.
+        lq: ``(n, t, c, h, w)`` float in [0, 1], or uint8 in [0, 255] (4x less host memory for long clips); kept
             where it is, slices are moved to ``device``.
-        inputs: per-frame inputs by name, ``(n, t, c, h, w)`` (motion, LR pixels) or ``(n, t)`` (frame types); only
-            those that ``net.forward`` names are passed.
+        inputs: side inputs by name (see :func:`_slice` for how each shape is cut); only those that ``net.forward``
+            names are passed.
         settings: :class:`InferenceSettings`.
         device: where the network runs (default: the device of its parameters).
         progress: optional object with ``update(k)`` (e.g. tqdm), advanced once per network call.
     Yields:
-        ``(first_frame_index, out)`` per chunk, ``out`` ``(n, k, 3, scale*h, scale*w)`` float32 on the CPU.
+        ``(first_frame_index, out)`` per chunk, ``out`` ``(n, k, c_out, scale*h, scale*w)`` float32 on the CPU.
     """
     s = settings or InferenceSettings()
     if lq.dim() != 5:
-        raise ConfigError(f"inference: lq must be (n, t, 3, h, w), got {tuple(lq.shape)}")
+        raise ConfigError(f"inference: lq must be (n, t, c, h, w), got {tuple(lq.shape)}")
     wanted = forward_inputs(net)
     passed = {k: v for k, v in (inputs or {}).items() if k in wanted and v is not None}
-    hw = tuple(lq.shape[-2:])
+    hw, t = tuple(lq.shape[-2:]), lq.shape[1]
     everything = (slice(None), slice(None))
-    for run0, run1, keep0, keep1 in chunk_ranges(lq.shape[1], s.chunk, s.chunk_overlap):
-        run_inputs = {k: _slice(v, k, run0, run1, *everything, hw) for k, v in passed.items()}
+    for run0, run1, keep0, keep1 in chunk_ranges(t, s.chunk, s.chunk_overlap):
+        run_inputs = {k: _slice(v, k, run0, run1, *everything, hw, s.scale, t) for k, v in passed.items()}
         yield keep0, _run_tiles(net, lq[:, run0:run1], run_inputs, keep0 - run0, keep1 - run0, s, device, progress)
 
 
@@ -135,9 +157,11 @@ def iter_inference_frames(net: nn.Module, frames: Iterable[dict], settings: Infe
 
 def _run_tiles(net: nn.Module, lq: torch.Tensor, inputs: dict, k0: int, k1: int, s: InferenceSettings, device,
                progress) -> torch.Tensor:
-    """One temporal run, tile by tile: ``lq (n, k, 3, h, w)`` and its ``inputs`` -> frames ``[k0, k1)`` of the
-    output, ``(n, k1 - k0, 3, scale*h, scale*w)`` float32 on the CPU (tiles weighted by :func:`axis_weights`)."""
-    n, k, c, h, w = lq.shape
+    """One temporal run, tile by tile: ``lq (n, k, c, h, w)`` and its ``inputs`` -> frames ``[k0, k1)`` of the
+    output, ``(n, k1 - k0, c_out, scale*h, scale*w)`` float32 on the CPU (tiles weighted by :func:`axis_weights`).
+    A network that returns another number of frames than it was given (a centre frame, a space-time clip) keeps all
+    of them."""
+    n, k, _, h, w = lq.shape
     if device is None:
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -148,21 +172,29 @@ def _run_tiles(net: nn.Module, lq: torch.Tensor, inputs: dict, k0: int, k1: int,
     wy = axis_weights(ys, th, h, s.scale, s.tile_mode)
     wx = axis_weights(xs, tw, w, s.scale, s.tile_mode)
     sc = s.scale
-    out = torch.zeros(n, k1 - k0, c, h * sc, w * sc, dtype=torch.float32)
+    out = None
     for y0, wgt_y in zip(ys, wy):
         for x0, wgt_x in zip(xs, wx):
             sy, sx = slice(y0, y0 + th), slice(x0, x0 + tw)
-            args = {name: _slice(v, name, 0, k, sy, sx, (h, w)).to(device) for name, v in inputs.items()}
+            args = {name: _slice(v, name, 0, k, sy, sx, (h, w), sc, k).to(device) for name, v in inputs.items()}
             x = lq[:, :, :, sy, sx].to(device)
             x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
             with _autocast(device, s.autocast):
                 y = net(x, **args)
-            expected = (n, k, c, th * sc, tw * sc)
-            if tuple(y.shape) != expected:
-                raise ConfigError(f"inference: the network returned {tuple(y.shape)} for input "
-                                  f"{tuple(x.shape)}, expected {expected}; check inference.scale ({sc})")
+            if y.dim() == 4:  # one output frame per item (sliding window -> centre frame)
+                y = y.unsqueeze(1)
+            if y.dim() != 5 or tuple(y.shape[-2:]) != (th * sc, tw * sc) or y.shape[0] != n:
+                raise ConfigError(f"inference: the network returned {tuple(y.shape)} for input {tuple(x.shape)}, "
+                                  f"expected (n, frames, channels, {th * sc}, {tw * sc}); check inference.scale ({sc})")
+            if (k0, k1) != (0, k) and y.shape[1] != k:
+                raise ConfigError(f"inference: temporal chunks need one output frame per input frame, the network "
+                                  f"returned {y.shape[1]} for {k}; set val.chunk: null")
+            if out is None:
+                kept = y[:, k0:k1] if y.shape[1] == k else y
+                out = torch.zeros(n, kept.shape[1], y.shape[2], h * sc, w * sc, dtype=torch.float32)
             weight = (wgt_y.view(-1, 1) * wgt_x.view(1, -1)).to(device)
-            out[..., y0 * sc:(y0 + th) * sc, x0 * sc:(x0 + tw) * sc] += (y[:, k0:k1].float() * weight).cpu()
+            part = y[:, k0:k1] if y.shape[1] == k else y
+            out[..., y0 * sc:(y0 + th) * sc, x0 * sc:(x0 + tw) * sc] += (part.float() * weight).cpu()
             if progress is not None:
                 progress.update(1)
     return out
@@ -170,7 +202,7 @@ def _run_tiles(net: nn.Module, lq: torch.Tensor, inputs: dict, k0: int, k1: int,
 
 def run_inference(net: nn.Module, lq: torch.Tensor, inputs: dict | None = None,
                   settings: InferenceSettings | None = None, device=None, progress=None) -> torch.Tensor:
-    """:func:`iter_inference` gathered into one ``(n, t, 3, scale*h, scale*w)`` float32 CPU tensor."""
+    """:func:`iter_inference` gathered into one ``(n, k, c_out, scale*h, scale*w)`` float32 CPU tensor."""
     parts = [out for _, out in iter_inference(net, lq, inputs, settings, device, progress)]
     return torch.cat(parts, dim=1)
 

@@ -15,10 +15,10 @@ from vsrkit.data.loader import build_train_loader, build_val_loader, prefetch
 from vsrkit.engine import checkpoint as ckpt
 from vsrkit.engine.dist import DistInfo, barrier, gather_objects, init_dist
 from vsrkit.engine.logger import ProgressMeter, TensorBoardLogger, format_eta, setup_logger
-from vsrkit.engine.prepare import prepare_demo_data
+from vsrkit.launch.prepare import prepare_demo_data
 from vsrkit.engine.seed import get_rng_state, set_rng_state, set_seed
 from vsrkit.errors import ConfigError
-from vsrkit.models.evaluation import build_metric_fns, evaluate
+from vsrkit.models.evaluation import BASELINE_PREFIX, build_scorers, evaluate
 from vsrkit.options import dump_options
 from vsrkit.registry import MODELS
 
@@ -63,12 +63,15 @@ class Trainer:
             raise ConfigError(f"{where}: fewer items than batch_size_per_gpu; lower it or raise dataset_enlarge_ratio")
         self.val_sets = {k: build_dataset(v, f"{opt['opt_path']}: datasets.{k}")
                          for k, v in ds_opts.items() if k.startswith("val")}
-        self.metric_fns = build_metric_fns(opt["val"].get("metrics"), f"{opt['opt_path']}: val.metrics")
+        self.scorers = build_scorers(opt["val"].get("metrics"), opt["val"].get("rounding", "round"),
+                                     f"{opt['opt_path']}: val.metrics")
 
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.model = MODELS.get(opt.get("model_type", "VideoSRModel"), where="model_type")(opt, self.dist)
         torch.manual_seed(seed + self.dist.rank)
         self.iter, self.epoch, self.sampler_pos, self.best = 0, 0, 0, {}
+        self.best_metric, self.best_mode = self._best_rule()
+        self.loss_sums: dict[str, list[float]] = {}
         self._resume(auto_resume)
 
     # ------------------------------------------------------------------ folder and resume
@@ -97,11 +100,7 @@ class Trainer:
         else:
             return
         it = int(state["iter"])
-        net_file = self.dirs["models"] / f"net_g_{it}.pth"
-        weights = ckpt.load_file(net_file)
-        ckpt.unwrap(self.model.net).load_state_dict(weights["params"])
-        if self.model.ema is not None:
-            self.model.ema.module.load_state_dict(weights["params_ema"])
+        self.model.load_networks(self.dirs["models"], it)
         self.model.load_training_state(state["model"])
         self.iter, self.epoch, self.sampler_pos = it, int(state["epoch"]), int(state["sampler_pos"])
         self.best = dict(state.get("best", {}))
@@ -120,15 +119,14 @@ class Trainer:
             return
         meta = {"iter": self.iter, "arch": self.opt["network_g"].get("type"), "name": self.opt["name"],
                 "vsrkit": __version__}
-        ckpt.save_network(self.dirs["models"] / f"net_g_{tag}.pth", self.model.net,
-                          self.model.ema.module if self.model.ema else None, meta)
+        self.model.save_networks(self.dirs["models"], tag, meta)
         if isinstance(tag, int):
             state = {"iter": self.iter, "epoch": self.epoch, "sampler_pos": self.sampler_pos, "best": self.best,
                      "model": self.model.training_state(), "rng": rng}
             ckpt.atomic_save(state, self.dirs["states"] / f"{tag}.state")
             keep = self.opt["logger"].get("keep_last")
             ckpt.prune(self.dirs["states"], r"^(\d+)\.state$", keep)
-            ckpt.prune(self.dirs["models"], r"^net_g_(\d+)\.pth$", keep)
+            ckpt.prune(self.dirs["models"], r"^net_g_(\d+)(?:_net\d+)?\.pth$", keep)
 
     # ------------------------------------------------------------------ loop
     def batches(self):
@@ -155,6 +153,9 @@ class Trainer:
             batch = next(stream)
             self.iter += 1
             losses = self.model.optimize(batch, self.iter)
+            if self.best_metric and self.best_metric.startswith("train/"):
+                for k, v in losses.items():
+                    self.loss_sums.setdefault(k, []).append(v)
             if self.iter % lg["print_freq"] == 0 or self.iter == total:
                 rate = meter.rate(self.iter)
                 scalars = {f"train/{k}": v for k, v in losses.items()}
@@ -165,13 +166,17 @@ class Trainer:
                 loss_txt = " ".join(f"{k}: {v:.4e}" for k, v in losses.items())
                 log.info("[epoch %d iter %d/%d] lr %.3e | %s | %.2f it/s | eta %s", self.epoch, self.iter, total,
                          self.model.lr(), loss_txt, rate, format_eta(meter.eta_seconds(self.iter)))
-            if val_freq and self.val_sets and self.iter % val_freq == 0:
-                self.validate()
+            if val_freq and self.iter % val_freq == 0:
+                self.check_training_loss()
+                if self.val_sets:
+                    self.validate()
             if self.iter % lg["save_checkpoint_freq"] == 0:
                 self.save(self.iter)
         self.save("latest")
-        if self.val_sets and not (val_freq and self.iter % val_freq == 0):
-            self.validate()
+        if not (val_freq and self.iter % val_freq == 0):
+            self.check_training_loss()
+            if self.val_sets:
+                self.validate()
         log.info("done: %s", self.dirs["models"] / "net_g_latest.pth")
         if self.dist.distributed:
             same = self.ranks_in_sync()
@@ -184,35 +189,65 @@ class Trainer:
             digest.update(t.detach().cpu().contiguous().numpy().tobytes())
         return len(set(gather_objects(digest.hexdigest()))) == 1
 
+    # ------------------------------------------------------------------ best checkpoint
+    def _best_rule(self) -> tuple[str | None, str]:
+        """``val.best: {metric, mode}`` -> (tag, mode). ``metric``: a validation metric label (``psnr``: on the first
+        validation set; ``<set>/psnr``) or ``train/<loss>`` (the mean of that loss term since the previous check);
+        ``mode``: ``max`` or ``min``. Default: the first metric of the first set, ``max``."""
+        best = self.opt["val"].get("best") or {}
+        where = f"{self.opt['opt_path']}: val.best"
+        metric = best.get("metric") or next(iter(self.scorers), None)
+        mode = best.get("mode", "min" if metric and metric.startswith("train/") else "max")
+        if mode not in ("max", "min"):
+            raise ConfigError(f"{where}.mode must be max or min, got {mode!r}")
+        if metric is None or metric.startswith("train/"):
+            return metric, mode
+        if metric.split("/")[-1] not in self.scorers:
+            raise ConfigError(f"{where}.metric '{metric}' is not one of val.metrics ({', '.join(self.scorers)}) "
+                              f"or train/<loss name>")
+        return (metric if "/" in metric else f"{next(iter(self.val_sets), '')}/{metric}"), mode
+
+    def consider_best(self, tag: str, value: float) -> None:
+        """Record ``value`` of ``tag`` if it improves; for the chosen tag (``val.best``) also write net_g_best."""
+        if not is_better(value, self.best.get(tag), higher_is_better=self.best_mode == "max"):
+            return
+        self.best[tag] = value
+        if tag == self.best_metric and self.dist.is_main:
+            self.model.save_networks(self.dirs["models"], "best",
+                                     {"iter": self.iter, "metric": tag, "value": value, "mode": self.best_mode})
+
+    def check_training_loss(self) -> None:
+        """Mean of each loss term since the last check; the best checkpoint may go by one of them."""
+        means = {k: sum(v) / len(v) for k, v in self.loss_sums.items() if v}
+        self.loss_sums = {}
+        if self.best_metric and self.best_metric.startswith("train/"):
+            name = self.best_metric[len("train/"):]
+            if name not in means:
+                raise ConfigError(f"{self.opt['opt_path']}: val.best.metric '{self.best_metric}' names no loss term "
+                                  f"(terms: {', '.join(means)})")
+            self.consider_best(self.best_metric, means[name])
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> dict[str, float]:
         results = {}
-        rounding = self.opt["val"].get("rounding", "round")
         for name, dataset in self.val_sets.items():
             loader = build_val_loader(dataset, self.dist.rank, self.dist.world_size)
             samples = []
 
-            def keep_sample(batch, out, _s=samples):
-                if len(_s) < self.opt["val"].get("num_save_img", 2):
-                    mid = out.shape[1] // 2
-                    _s.append((batch["key"][0], torch.cat([out[0, mid], batch["gt"][0, mid].float()], dim=-1)))
+            def keep_sample(batch, pred, _s=samples):
+                if len(_s) < self.opt["val"].get("num_save_img", 2) and pred.gt is not None:
+                    mid = pred.out.shape[1] // 2
+                    _s.append((pred.clips[0], torch.cat([pred.out[0, mid], pred.gt[0, mid]], dim=-1)))
 
-            table = evaluate(self.model.infer, loader, self.metric_fns, self.opt.get("scale", 4), rounding,
-                             self.opt["val"].get("compare_bicubic", True), keep_sample)
+            table = evaluate(self.model.infer, loader, self.scorers, self.opt["val"].get("compare_bicubic", True),
+                             keep_sample)
             means = table.means()
             for key, tensor in samples:
                 self.tb.image(f"{name}/{key}", tensor, self.iter)
             for metric, value in means.items():
-                if metric.startswith("bicubic_"):
+                if metric.startswith(BASELINE_PREFIX):
                     continue
-                tag = f"{name}/{metric}"
-                better = is_better(value, self.best.get(tag), higher_is_better=True)
-                if better:
-                    self.best[tag] = value
-                    if self.dist.is_main and metric == next(iter(self.metric_fns), None):
-                        ckpt.save_network(self.dirs["models"] / "net_g_best.pth", self.model.net,
-                                          self.model.ema.module if self.model.ema else None,
-                                          {"iter": self.iter, "metric": tag, "value": value})
+                self.consider_best(f"{name}/{metric}", value)
             self.tb.scalars({f"val/{name}/{k}": v for k, v in means.items()}, self.iter)
             txt = ", ".join(f"{k} {v:.4f}" for k, v in means.items())
             log.info("validation %s @ iter %d: %s (best %s)", name, self.iter, txt,

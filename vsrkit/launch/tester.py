@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from vsrkit.builders import build_dataset
 from vsrkit.data.loader import build_val_loader
 from vsrkit.engine.dist import DistInfo, init_dist
 from vsrkit.engine.logger import setup_logger
-from vsrkit.engine.prepare import prepare_demo_data
+from vsrkit.launch.prepare import prepare_demo_data
 from vsrkit.engine.seed import set_seed
-from vsrkit.errors import ConfigError
-from vsrkit.fileio import write_text_atomic
+from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import write_bytes_atomic, write_text_atomic
 from vsrkit.metrics import tensor_to_uint8
-from vsrkit.models.evaluation import build_metric_fns, evaluate
+from vsrkit.models.evaluation import BASELINE_PREFIX, build_scorers, evaluate
+from vsrkit.models.prediction import Prediction
 from vsrkit.registry import MODELS
 
 log = logging.getLogger("vsrkit")
@@ -45,8 +44,9 @@ class Tester:
         if not opt["path"].get("pretrain_network_g"):
             log.warning("path.pretrain_network_g is not set: evaluating randomly initialised weights")
         self.model = MODELS.get(opt.get("model_type", "VideoSRModel"), where="model_type")(opt, self.dist)
-        self.fns = build_metric_fns(opt["val"].get("metrics"), f"{opt['opt_path']}: val.metrics")
-        if not self.fns:
+        self.scorers = build_scorers(opt["val"].get("metrics"), opt["val"].get("rounding", "round"),
+                                     f"{opt['opt_path']}: val.metrics")
+        if not self.scorers:
             raise ConfigError(f"{opt['opt_path']}: val.metrics is empty; add e.g. psnr: {{type: psnr, crop_border: 0}}")
 
     def run(self) -> dict[str, dict]:
@@ -55,25 +55,33 @@ class Tester:
             loader = build_val_loader(dataset, self.dist.rank, self.dist.world_size)
             batches = tqdm(loader, desc=name, unit="clip", disable=not self.dist.is_main)
             save_dir = self.root / name if self.opt["val"].get("save_img") else None
-            table = evaluate(self.model.infer, batches, self.fns, self.opt.get("scale", 4),
-                             self.opt["val"].get("rounding", "round"), self.opt["val"].get("compare_bicubic", True),
-                             (lambda b, o, d=save_dir: self._save_frames(d, b, o)) if save_dir else None)
+            table = evaluate(self.model.infer, batches, self.scorers, self.opt["val"].get("compare_bicubic", True),
+                             (lambda b, p, d=save_dir: self._save_frames(d, p)) if save_dir else None)
             tables[name] = table.means()
             if self.dist.is_main:
                 write_text_atomic(self.root / f"{name}_metrics.csv", table.to_csv())
-                md = table.to_markdown()
+                md = table.to_markdown(marked=self.published_columns(table))
+                if any(s.published for s in self.scorers.values()):
+                    md += "\n† the paper's published protocol; other columns are vsrkit's additions\n"
                 write_text_atomic(self.root / f"{name}_metrics.md", md)
                 print(f"\n{name} ({self.opt['name']})\n{md}", flush=True)
                 log.info("%s: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in tables[name].items()))
         return tables
 
-    def _save_frames(self, folder: Path, batch: dict, out: torch.Tensor) -> None:
-        key = batch["key"][0] if isinstance(batch["key"], (list, tuple)) else batch["key"]
-        clip_dir = folder / str(key)
-        clip_dir.mkdir(parents=True, exist_ok=True)
-        frames = tensor_to_uint8(out[0], rounding=self.opt["val"].get("rounding", "round"))
-        for i, frame in enumerate(frames):
-            path = clip_dir / f"{i:08d}.png"
-            tmp = clip_dir / f".{i:08d}.tmp.png"
-            cv2.imwrite(str(tmp), np.ascontiguousarray(frame[..., ::-1]))
-            os.replace(tmp, path)
+    def published_columns(self, table) -> list[str]:
+        """Columns scored with a ``published: true`` scorer (the model's and its baseline's)."""
+        labels = {label for label, s in self.scorers.items() if s.published}
+        return [m for m in table.metrics if m in labels or m.startswith(BASELINE_PREFIX)
+                and m[len(BASELINE_PREFIX):] in labels]
+
+    def _save_frames(self, folder: Path, pred: Prediction) -> None:
+        """Each predicted frame as ``<folder>/<clip>/<frame id:08d>.png`` (written atomically)."""
+        rounding = self.opt["val"].get("rounding", "round")
+        for i, clip in enumerate(pred.clips):
+            frames = tensor_to_uint8(pred.out[i], rounding="round" if rounding == "none" else rounding)
+            for frame, fid in zip(frames, pred.frame_ids[i].tolist()):
+                bgr = np.ascontiguousarray(frame[..., ::-1]) if frame.shape[-1] == 3 else frame
+                ok, png = cv2.imencode(".png", bgr)
+                if not ok:
+                    raise DataError(f"could not encode frame {fid} of clip {clip} as PNG")
+                write_bytes_atomic(folder / str(clip) / f"{fid:08d}.png", png.tobytes())
