@@ -4,7 +4,8 @@
     python scripts/make_lmdb.py --input datasets/REDS/train_sharp --output datasets/REDS/train_sharp.lmdb --workers 2
 
 Keys are ``clip/00000000`` (frame position in sorted name order); ``meta_info.txt`` records ``key (h,w,c)
-compression`` per frame. The LMDB is built under a temporary name and renamed when complete.
+compression`` per frame. The LMDB is built under a temporary name and renamed when complete. A folder that holds
+one clip's frames itself is packed as that clip, named after the folder; --output may not be inside --input.
 """
 import argparse
 import os

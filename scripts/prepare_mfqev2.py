@@ -69,7 +69,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", required=True, help="split name, e.g. train or test")
     parser.add_argument("--output", required=True)
     parser.add_argument("--compressed", nargs="*", default=[], help="TAG=DIR compressed versions (e.g. QP37=...)")
-    parser.add_argument("--mode", choices=MODES, default="symlink")
+    parser.add_argument("--mode", choices=MODES, default="symlink",
+                        help="how frames are placed (default symlink); move happens only after every check has passed "
+                             "and is undone on failure")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)

@@ -51,8 +51,8 @@ def prepare_reds(input_dir: str, output: str, mode: str = "symlink", overwrite: 
             if os.path.isdir(val_dir):
                 for clip in _clips(val_dir):
                     if not (clip.isdigit() and int(clip) < NUM_VAL):
-                        raise DataError(f"{os.path.join(val_dir, clip)}: not a REDS validation clip (000..{NUM_VAL - 1:03d}"
-                                        f"); remove or rename it")
+                        raise DataError(f"{os.path.join(val_dir, clip)}: not a REDS validation clip "
+                                        f"(000..{NUM_VAL - 1:03d}); remove or rename it")
                     new = f"{int(clip) + NUM_TRAIN:03d}"
                     place_clip(os.path.join(val_dir, clip), os.path.join(tmp, train_name, new), mode)
                     n += 1
@@ -83,7 +83,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="unpacked REDS download (train_sharp/, val_sharp/, ...)")
     parser.add_argument("--output", required=True)
-    parser.add_argument("--mode", choices=MODES, default="symlink", help="how frames are placed (default symlink)")
+    parser.add_argument("--mode", choices=MODES, default="symlink",
+                        help="how frames are placed (default symlink); move happens only after every check has passed "
+                             "and is undone on failure")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)

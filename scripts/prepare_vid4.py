@@ -60,7 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--gt-name", default="GT")
-    parser.add_argument("--mode", choices=MODES, default="symlink")
+    parser.add_argument("--mode", choices=MODES, default="symlink",
+                        help="how frames are placed (default symlink); move happens only after every check has passed "
+                             "and is undone on failure")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--no-length-check", action="store_true", help="skip Vid4's published clip lengths")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -55,7 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--scales", type=int, nargs="*", default=[2, 3, 4])
     parser.add_argument("--hr-subdir", default="DIV2K_train_HR")
     parser.add_argument("--lr-subdir", default="DIV2K_train_LR_bicubic")
-    parser.add_argument("--mode", choices=MODES, default="symlink")
+    parser.add_argument("--mode", choices=MODES, default="symlink",
+                        help="how frames are placed (default symlink); move happens only after every check has passed "
+                             "and is undone on failure")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)

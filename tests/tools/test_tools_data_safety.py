@@ -150,7 +150,8 @@ def test_check_separate_resolves_symlinks_and_hard_links(tmp_path):
     video.write_bytes(b"x")
     os.link(video, tmp_path / "hard.mp4")
     for output, match in [(data, "is the same as --input"), (tmp_path / "alias", "is the same as --input"),
-                          (tmp_path / "alias" / "sub", "is inside --input"), (tmp_path, "--input .* is inside --output")]:
+                          (tmp_path / "alias" / "sub", "is inside --input"),
+                          (tmp_path, "--input .* is inside --output")]:
         with pytest.raises(ConfigError, match=match):
             check_separate(str(output), {"--input": str(data)})
     with pytest.raises(ConfigError, match="is the same as --input"):

@@ -150,8 +150,8 @@ def require_params(reported: dict, params: dict, where: str, option: str, names:
         if want is None or got is None or got == want:
             continue
         raise ConfigError(f"{where}: {option} asks for {key}={value} but the encoder used {name}={reported[name]} "
-                          f"(it silently rewrites conflicting or out-of-range values); make {option} consistent, e.g. drop or "
-                          f"change {key}")
+                          f"(it silently rewrites conflicting or out-of-range values); make {option} consistent, "
+                          f"e.g. drop or change {key}")
 
 
 def require_setting(reported: dict, key: str, expected, where: str, numeric: bool = True) -> None:
