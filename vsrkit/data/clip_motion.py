@@ -4,6 +4,10 @@ The file format belongs to the codec area (``vsrkit.codec.save_motion`` / ``load
 ``mv_fwd`` ``(t, 2, h, w)`` (float16 on disk is fine), ``frame_types`` ``(t,)`` and optional ``qp``
 ``(t, ceil(h/16), ceil(w/16))``). Here: a cheap frame count for up-front checks, and loading into float32 arrays with
 the QP map expanded to one value per LR pixel (so that it crops and flips like the frames).
+
+A motion root is either a folder of ``.npz`` files (:class:`NpzMotion`) or a raw motion root made by
+``scripts/make_raw.py`` (:class:`vsrkit.data.storage_raw.RawMotion`, which reads only the crop of a window);
+:func:`open_motion` tells them apart by the raw index. Both give bitwise the same arrays.
 """
 from __future__ import annotations
 
@@ -73,3 +77,41 @@ def load_clip_motion(path: str, indices: list[int], height: int, width: int) -> 
         if getattr(clip, key, None) is not None:
             out[key] = np.asarray(getattr(clip, key), bool)[idx]
     return out
+
+
+def crop_motion(motion: dict, region: tuple[int, int, int]) -> dict:
+    """The arrays of :func:`load_clip_motion` cropped to ``region = (top, left, size)`` LR pixels."""
+    top, left, size = region
+    out = dict(motion)
+    for key in ("mv_bwd", "mv_fwd"):
+        out[key] = motion[key][:, :, top:top + size, left:left + size]
+    for key in ("qp", "valid_bwd", "valid_fwd"):
+        if key in motion:
+            out[key] = motion[key][:, top:top + size, left:left + size]
+    return out
+
+
+class NpzMotion:
+    """A folder of per-clip motion ``.npz`` files (decompressed whole, then windowed and cropped)."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def describe(self, clip: str) -> str:
+        return motion_path(self.root, clip)
+
+    def num_frames(self, clip: str) -> int:
+        return motion_num_frames(motion_path(self.root, clip))
+
+    def load(self, clip: str, indices, height: int, width: int, region: tuple[int, int, int] | None = None) -> dict:
+        """:func:`load_clip_motion` of the clip, cropped to ``region = (top, left, size)`` when given."""
+        motion = load_clip_motion(motion_path(self.root, clip), list(indices), height, width)
+        return motion if region is None else crop_motion(motion, region)
+
+
+def open_motion(root: str):
+    """The motion source at ``root``: :class:`~vsrkit.data.storage_raw.RawMotion` when it is a raw motion root
+    (scripts/make_raw.py), else :class:`NpzMotion`."""
+    from vsrkit.data.storage_raw import RawMotion, is_raw_root
+
+    return RawMotion(root) if is_raw_root(root) else NpzMotion(root)

@@ -72,17 +72,22 @@ class MFQEv2Dataset(VideoClipDataset):
         window = generate_frame_indices(center, self.num_frame, self.num_frames[clip], self.padding)
         return window, [center], f"{clip}/{center:08d}"
 
-    def load(self, source, clip, lq_idx, gt_idx):
-        sample = super().load(source, clip, lq_idx, gt_idx)
+    def load(self, source, clip, lq_idx, gt_idx, region=None):
+        sample = super().load(source, clip, lq_idx, gt_idx, region=region)
         if self.keys is not None:
             n = self.num_frames[clip]
             refs = key_frame_refs(gt_idx[0], n, self.key_interval)
             all_frames = self.keys.num_frames(clip) == n
             idx = list(refs) if all_frames else [r // self.key_interval for r in refs]
-            ref = self.read_frames(self.keys, clip, idx)
-            if ref.shape[1:3] != sample["gt"].shape[1:3]:
-                raise DataError(f"{self.keys.describe(clip)}: key frames are {ref.shape[2]}x{ref.shape[1]}, the GT "
-                                f"frames {sample['gt'].shape[2]}x{sample['gt'].shape[1]}; key frames must be at "
-                                f"full resolution")
+            if region is None:
+                ref = self.read_frames(self.keys, clip, idx)
+                ref_hw, gt_hw = ref.shape[1:3], sample["gt"].shape[1:3]
+            else:  # the GT-sized crop of the key frames, after checking their full size
+                ref_hw, gt_hw = self.keys.frame_shape(clip)[:2], self.gt.frame_shape(clip)[:2]
+            if ref_hw != gt_hw:
+                raise DataError(f"{self.keys.describe(clip)}: key frames are {ref_hw[1]}x{ref_hw[0]}, the GT "
+                                f"frames {gt_hw[1]}x{gt_hw[0]}; key frames must be at full resolution")
+            if region is not None:
+                ref = self.read_frames(self.keys, clip, idx, region, self.scale)
             sample["ref"] = np.ascontiguousarray(ref)
         return sample

@@ -5,6 +5,7 @@ Every dataset reads frames through a :class:`FrameStorage`, chosen by the ``io_b
     io_backend: {type: disk}                 # <root>/<clip>/00000000.png ... (any sorted image names, e.g. im1..im7)
     io_backend: {type: lmdb}                 # <root> is X.lmdb: data.mdb + meta_info.txt, keys 'clip/00000000'
     io_backend: {type: yuv, color: rgb}      # <root>/<Name>_<W>x<H>_<N>.yuv, raw 8-bit 4:2:0 (color: rgb | y)
+    io_backend: {type: raw}                  # <root>/<clip>.npy memory-mapped (t,h,w,c) uint8 (storage_raw.py)
 
 A clip is a name relative to the root (``calendar``, ``000``, ``00001/0001``); frames are addressed by their 0-based
 position in the clip. ``read(clip, index)`` returns ``(h, w, 3)`` uint8 RGB (``(h, w, 1)`` uint8 for ``color: y``).
@@ -411,6 +412,8 @@ class YuvStorage(FrameStorage):
 
 
 BACKENDS = {"disk": DiskStorage, "lmdb": LmdbStorage, "yuv": YuvStorage}
+#: backends in modules of their own, imported when first named: they add themselves to BACKENDS
+LAZY_BACKENDS = {"raw": "vsrkit.data.storage_raw"}
 
 
 def open_storage(root: str, io_backend: dict | None = None, option: str = "dataroot") -> FrameStorage:
@@ -421,8 +424,13 @@ def open_storage(root: str, io_backend: dict | None = None, option: str = "datar
     """
     cfg = dict(io_backend or {"type": "disk"})
     kind = cfg.pop("type", "disk")
+    if kind not in BACKENDS and kind in LAZY_BACKENDS:
+        import importlib
+
+        importlib.import_module(LAZY_BACKENDS[kind])
     if kind not in BACKENDS:
-        raise ConfigError(f"io_backend.type: unknown backend '{kind}'; use one of {', '.join(BACKENDS)}")
+        names = list(BACKENDS) + [k for k in LAZY_BACKENDS if k not in BACKENDS]
+        raise ConfigError(f"io_backend.type: unknown backend '{kind}'; use one of {', '.join(names)}")
     if root is None or not os.path.exists(root):
         raise DataError(f"{option}: {root} does not exist; fix the path or prepare the dataset first")
     allowed = {"yuv": {"color"}}.get(kind, set())

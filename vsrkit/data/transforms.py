@@ -46,6 +46,43 @@ def _as_array(value: Any) -> np.ndarray:
     return np.stack(value) if isinstance(value, (list, tuple)) else value
 
 
+def draw_crop(lq_hw: tuple[int, int], gt_hw: tuple[int, int], gt_size: int, scale: int,
+              rng: random.Random | None = None, source: str = "") -> tuple[int, int, int]:
+    """Check the sizes and draw the crop of :func:`paired_random_crop`: ``(top, left, lq_size)`` in LR pixels.
+
+    Datasets whose storage reads regions draw the crop with this before reading (the same checks, the same two
+    random draws in the same order, so the crop is the same as cropping after a full read).
+    """
+    rng = rng or random
+    h, w = lq_hw
+    if gt_hw[0] != h * scale or gt_hw[1] != w * scale:
+        raise DataError(f"{source}: GT frames are {gt_hw[1]}x{gt_hw[0]} but LQ frames are {w}x{h} at "
+                        f"scale {scale} (expected {w * scale}x{h * scale}); check 'scale' and the dataset folders")
+    if gt_size % scale:
+        raise DataError(f"{source}: gt_size {gt_size} is not a multiple of scale {scale}")
+    lq_size = gt_size // scale
+    if h < lq_size or w < lq_size:
+        raise DataError(f"{source}: LQ frames are {w}x{h}, smaller than the {lq_size}x{lq_size} crop "
+                        f"(gt_size {gt_size} / scale {scale}); lower gt_size")
+    return rng.randint(0, h - lq_size), rng.randint(0, w - lq_size), lq_size
+
+
+def crop_sample(sample: dict, top: int, left: int, lq_size: int, scale: int) -> dict:
+    """Crop every key of ``sample`` to the ``lq_size`` square at ``(top, left)`` LR pixels (GT-sized keys to the
+    ``scale`` times larger square); other keys are copied unchanged."""
+    out = {k: _as_array(v) for k, v in sample.items()}
+    for key in LQ_SIZED + GT_SIZED:
+        if out.get(key) is None:
+            continue
+        s = scale if key in GT_SIZED else 1
+        ah, aw = _spatial_axes(key)
+        idx = [slice(None)] * out[key].ndim
+        idx[ah] = slice(top * s, (top + lq_size) * s)
+        idx[aw] = slice(left * s, (left + lq_size) * s)
+        out[key] = out[key][tuple(idx)]
+    return out
+
+
 def paired_random_crop(sample: dict, gt_size: int, scale: int, rng: random.Random | None = None,
                        source: str = "") -> dict:
     """Crop the same region from every key: an ``gt_size // scale`` square at LR size, ``gt_size`` at GT size.
@@ -60,38 +97,19 @@ def paired_random_crop(sample: dict, gt_size: int, scale: int, rng: random.Rando
     Returns:
         a new dict with the cropped arrays (other keys copied unchanged).
     """
-    rng = rng or random
-    out = {k: _as_array(v) for k, v in sample.items()}
-    lq, gt = out["lq"], out["gt"]
-    h, w = lq.shape[1:3]
-    if gt.shape[1] != h * scale or gt.shape[2] != w * scale:
-        raise DataError(f"{source}: GT frames are {gt.shape[2]}x{gt.shape[1]} but LQ frames are {w}x{h} at "
-                        f"scale {scale} (expected {w * scale}x{h * scale}); check 'scale' and the dataset folders")
-    if gt_size % scale:
-        raise DataError(f"{source}: gt_size {gt_size} is not a multiple of scale {scale}")
-    lq_size = gt_size // scale
-    if h < lq_size or w < lq_size:
-        raise DataError(f"{source}: LQ frames are {w}x{h}, smaller than the {lq_size}x{lq_size} crop "
-                        f"(gt_size {gt_size} / scale {scale}); lower gt_size")
-    top, left = rng.randint(0, h - lq_size), rng.randint(0, w - lq_size)
-    for key in LQ_SIZED + GT_SIZED:
-        if out.get(key) is None:
-            continue
-        s = scale if key in GT_SIZED else 1
-        ah, aw = _spatial_axes(key)
-        idx = [slice(None)] * out[key].ndim
-        idx[ah] = slice(top * s, (top + lq_size) * s)
-        idx[aw] = slice(left * s, (left + lq_size) * s)
-        out[key] = out[key][tuple(idx)]
-    return out
+    lq, gt = _as_array(sample["lq"]), _as_array(sample["gt"])
+    top, left, lq_size = draw_crop(lq.shape[1:3], gt.shape[1:3], gt_size, scale, rng, source)
+    return crop_sample(sample, top, left, lq_size, scale)
 
 
 def augment(sample: dict, hflip: bool = False, vflip: bool = False, transpose: bool = False,
-            reverse: bool = False) -> dict:
+            reverse: bool = False, contiguous: bool = True) -> dict:
     """Apply the given flips / transpose / temporal reversal to every key of ``sample`` (see module docstring).
 
     Order: hflip, vflip, transpose (so ``vflip + transpose`` is a 90-degree rotation), then temporal reversal.
-    Returns a new dict of contiguous arrays.
+    Returns a new dict of contiguous arrays, or (``contiguous=False``) of strided views where no values change
+    (frames, masks; the fields are always new arrays): for a consumer that copies anyway, e.g. into the item's
+    float tensors, which saves one pass over the frames.
     """
     out = {k: _as_array(v) for k, v in sample.items()}
     for key, arr in list(out.items()):
@@ -121,11 +139,13 @@ def augment(sample: dict, hflip: bool = False, vflip: bool = False, transpose: b
         for bwd, fwd in (("mv_bwd", "mv_fwd"), ("valid_bwd", "valid_fwd")):
             if out.get(bwd) is not None or out.get(fwd) is not None:
                 out[bwd], out[fwd] = out.get(fwd), out.get(bwd)
+    if not contiguous:
+        return out
     return {k: (np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
 
 def random_augment(sample: dict, use_hflip: bool = True, use_rot: bool = True, use_temporal_flip: bool = False,
-                   rng: random.Random | None = None) -> dict:
+                   rng: random.Random | None = None, contiguous: bool = True) -> dict:
     """Draw each enabled transform with probability 1/2 (``use_rot`` draws vflip and transpose independently,
     giving the 8 dihedral orientations with ``use_hflip``) and apply them with :func:`augment`."""
     rng = rng or random
@@ -133,4 +153,4 @@ def random_augment(sample: dict, use_hflip: bool = True, use_rot: bool = True, u
     vflip = use_rot and rng.random() < 0.5
     transpose = use_rot and rng.random() < 0.5
     reverse = use_temporal_flip and rng.random() < 0.5
-    return augment(sample, hflip=hflip, vflip=vflip, transpose=transpose, reverse=reverse)
+    return augment(sample, hflip=hflip, vflip=vflip, transpose=transpose, reverse=reverse, contiguous=contiguous)

@@ -30,7 +30,8 @@ class CompressedVideoDataset(VideoClipDataset):
 
     Args:
         dataroot: root of the ``gt/ lq/ motion/`` layout; fills ``dataroot_gt``, ``dataroot_lq`` and (when
-            ``use_motion``) ``dataroot_motion`` that are not given explicitly.
+            ``use_motion``) ``dataroot_motion`` that are not given explicitly (``gt.lmdb``/``lq.lmdb`` with
+            ``io_backend: {type: lmdb}``; ``gt.raw``/``lq.raw`` and ``motion.raw`` if present with ``{type: raw}``).
         use_motion: read ``<dataroot>/motion/<clip>.npz`` (items then carry ``mv_bwd``, ``mv_fwd``,
             ``frame_types``, ``qp``).
         other options: see :class:`VideoClipDataset`.
@@ -48,12 +49,14 @@ class CompressedVideoDataset(VideoClipDataset):
         if dataroot is None and (dataroot_gt is None or dataroot_lq is None):
             raise ConfigError(f"{prefix}: give 'dataroot' (the gt/ lq/ motion/ layout) or both 'dataroot_gt' and "
                               f"'dataroot_lq'")
-        lmdb = (io_backend or {}).get("type") == "lmdb"
+        suffix = {"lmdb": ".lmdb", "raw": ".raw"}.get((io_backend or {}).get("type"), "")
         if dataroot is not None:
-            dataroot_gt = dataroot_gt or os.path.join(dataroot, "gt.lmdb" if lmdb else "gt")
-            dataroot_lq = dataroot_lq or os.path.join(dataroot, "lq.lmdb" if lmdb else "lq")
-            if use_motion and dataroot_motion is None:
-                dataroot_motion = os.path.join(dataroot, "motion")
+            dataroot_gt = dataroot_gt or os.path.join(dataroot, "gt" + suffix)
+            dataroot_lq = dataroot_lq or os.path.join(dataroot, "lq" + suffix)
+            if use_motion and dataroot_motion is None:  # raw motion (scripts/make_raw.py) when it is there
+                raw_motion = os.path.join(dataroot, "motion.raw")
+                dataroot_motion = raw_motion if suffix == ".raw" and os.path.isdir(raw_motion) else \
+                    os.path.join(dataroot, "motion")
         if not use_motion:
             dataroot_motion = None
         super().__init__(dataroot_gt=dataroot_gt, dataroot_lq=dataroot_lq, dataroot_motion=dataroot_motion,
