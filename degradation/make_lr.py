@@ -19,9 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import check_separate, run_cli  # noqa: E402
-from vsrkit.degrade.build import MODES, degrade_settings, list_clips, make_lr  # noqa: E402
+from vsrkit.cli import run_cli  # noqa: E402
+from vsrkit.degrade.build import MODES, degrade_settings, make_lr  # noqa: E402
 from vsrkit.errors import DataError  # noqa: E402
+from vsrkit.folders import check_separate, list_clips  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

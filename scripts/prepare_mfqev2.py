@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import check_separate, parse_pairs, run_cli  # noqa: E402
+from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place, staged_output  # noqa: E402
 from vsrkit.data.storage import YuvStorage  # noqa: E402
 from vsrkit.errors import DataError  # noqa: E402
+from vsrkit.folders import check_separate  # noqa: E402
 
 
 def prepare_mfqev2(raw_dir: str, output: str, split: str, compressed: dict | None = None, mode: str = "symlink",

@@ -15,12 +15,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import check_separate, run_cli  # noqa: E402
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, place_clip, staged_output  # noqa: E402
 from vsrkit.data.reds_dataset import OFFICIAL_VAL, REDS4  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
 from vsrkit.errors import DataError  # noqa: E402
+from vsrkit.folders import check_separate  # noqa: E402
 
 SETS = (("train_sharp", "val_sharp"), ("train_sharp_bicubic/X4", "val_sharp_bicubic/X4"))
 NUM_TRAIN, NUM_VAL = 240, 30

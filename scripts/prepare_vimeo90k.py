@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import check_separate, parse_pairs, run_cli  # noqa: E402
+from vsrkit.cli import parse_pairs, run_cli  # noqa: E402
 from vsrkit.data.meta_info import ClipInfo, read_meta_info, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
 from vsrkit.errors import DataError  # noqa: E402
+from vsrkit.folders import check_separate  # noqa: E402
 
 FRAMES = [f"im{i}.png" for i in range(1, 8)]
 

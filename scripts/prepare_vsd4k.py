@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from vsrkit.cli import check_separate, run_cli  # noqa: E402
+from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.data.meta_info import scan_storage, write_meta_info  # noqa: E402
 from vsrkit.data.prepare import MODES, image_files, place_clip, staged_output  # noqa: E402
 from vsrkit.data.storage import DiskStorage  # noqa: E402
 from vsrkit.errors import DataError  # noqa: E402
+from vsrkit.folders import check_separate  # noqa: E402
 
 
 def prepare_vsd4k(input_dir: str, output: str, scales=(2, 3, 4), hr_subdir: str = "DIV2K_train_HR",

@@ -141,7 +141,7 @@ def test_successful_move_moves_real_files(tmp_path):
 
 # --------------------------------------------------------------------------------------------- same folders
 def test_check_separate_resolves_symlinks_and_hard_links(tmp_path):
-    from vsrkit.cli import check_separate
+    from vsrkit.folders import check_separate
 
     data = tmp_path / "data"
     data.mkdir()

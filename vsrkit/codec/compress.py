@@ -24,10 +24,10 @@ import shutil
 
 import numpy as np
 
-from vsrkit.cli import check_separate
-from vsrkit.data.manifest import MANIFEST, read_manifest
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_json_atomic
+from vsrkit.folders import check_separate, list_clips
+from vsrkit.manifest import MANIFEST, read_manifest
 
 HEVC_MOTION = ("none", "estimate")
 
@@ -179,7 +179,6 @@ def compress_folder(input_root: str, output_root: str, settings: dict, workers: 
     from tqdm import tqdm
 
     from vsrkit.codec.versions import tool_versions
-    from vsrkit.degrade.build import list_clips
 
     check_separate(output_root, {"--input": input_root})
     clips = list_clips(input_root)

@@ -16,10 +16,10 @@ from typing import Iterator
 
 import numpy as np
 
-from vsrkit.cli import check_separate
-from vsrkit.data.manifest import MANIFEST, find_manifest
 from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key, png_shape
 from vsrkit.errors import DataError
+from vsrkit.folders import check_separate
+from vsrkit.manifest import MANIFEST, find_manifest
 
 COMPRESSIONS = ("png", "raw")
 

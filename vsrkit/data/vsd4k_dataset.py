@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vsrkit.data.manifest import check_manifest
 from vsrkit.data.storage import open_storage
 from vsrkit.data.transforms import random_augment
 from vsrkit.data.video_base import frames_to_tensor
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.manifest import check_manifest
 from vsrkit.registry import DATASETS
 
 DEFAULT_GRIDS = {2: (20, 10), 4: (10, 5)}  # (cols, rows), from STDO's scripts

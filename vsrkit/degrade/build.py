@@ -16,9 +16,10 @@ from importlib import metadata
 
 import numpy as np
 
-from vsrkit.data.manifest import MANIFEST, read_manifest
 from vsrkit.errors import DataError
 from vsrkit.fileio import write_json_atomic
+from vsrkit.folders import list_clips
+from vsrkit.manifest import MANIFEST, read_manifest
 
 MODES = ("bi", "bd_matlab", "bd_duf")
 COMPARED = ("mode", "scale", "sigma", "kernel_size", "source")
@@ -58,22 +59,6 @@ def degrade_frame(img: np.ndarray, settings: dict) -> np.ndarray:
     if settings["mode"] == "bd_matlab":
         return bd_matlab(img, settings["scale"], settings["sigma"])
     return bd_duf(img, settings["scale"], settings["sigma"], settings["kernel_size"])
-
-
-def list_clips(root: str) -> dict[str, list[str]]:
-    """``{clip: [frame file names, sorted]}`` for every sub-folder of ``root`` holding PNGs."""
-    if not os.path.isdir(root):
-        raise DataError(f"{root}: input folder not found; pass --input <folder of clip folders of PNGs>")
-    clips = {}
-    for clip in sorted(os.listdir(root)):
-        folder = os.path.join(root, clip)
-        if os.path.isdir(folder):
-            frames = sorted(f for f in os.listdir(folder) if f.lower().endswith(".png") and not f.startswith("."))
-            if frames:
-                clips[clip] = frames
-    if not clips:
-        raise DataError(f"{root}: no clip folders with PNG frames; expected {root}/<clip>/00000000.png ...")
-    return clips
 
 
 def tool_versions() -> dict:

@@ -21,7 +21,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
 def check_output_video(output: str, reads: dict[str, str | None]) -> None:
     """ConfigError unless ``output`` is a writable video path that is none of ``reads`` (``{flag: path}``: the
     input video, options, checkpoints), checked before anything is loaded or written."""
-    from vsrkit.cli import check_separate
+    from vsrkit.folders import check_separate
 
     check_separate(output, reads)
     if os.path.isdir(output):

@@ -4,6 +4,9 @@ Folders written by ``degradation/*.py`` and the demo builder carry a ``manifest.
 A dataset looks for it in each LQ root and its parent (the ``<root>`` of the ``gt/ lq/ motion/`` layout) and checks
 every option it declares (``scale`` always, plus ``manifest_check: {key: value}``) against the manifest's value,
 found at the top level or one level down (e.g. ``settings.scale``). Keys the manifest does not record are skipped.
+
+A neutral module (it imports only :mod:`vsrkit.errors`): the writers (``vsrkit.degrade``, ``vsrkit.codec``, the demo
+builder) and the readers (``vsrkit.data``) all use it without importing each other.
 """
 from __future__ import annotations
 
