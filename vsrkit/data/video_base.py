@@ -23,6 +23,7 @@ frames, not their relation to the neighbours); recurrent models should test on w
 """
 from __future__ import annotations
 
+import inspect
 import os
 import random
 from typing import Any, Sequence
@@ -31,11 +32,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vsrkit.data.clip_motion import load_clip_motion, motion_num_frames, motion_path
+from vsrkit.data.clip_motion import open_motion
 from vsrkit.data.frame_indices import PADDING_MODES, generate_frame_indices
 from vsrkit.data.meta_info import read_meta_info
 from vsrkit.data.storage import FrameStorage, open_storage
-from vsrkit.data.transforms import paired_random_crop, random_augment
+from vsrkit.data.transforms import draw_crop, paired_random_crop, random_augment
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.manifest import check_manifest
 
@@ -48,8 +49,19 @@ def rgb_to_y(frames: np.ndarray) -> np.ndarray:
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1]."""
-    arr = np.ascontiguousarray(np.asarray(frames).transpose(0, 3, 1, 2))
+    """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1].
+
+    uint8 input (also a strided view: flipped, transposed, a crop of a memory map) is converted in one pass into
+    the new tensor: each value is ``float32(v) / 255`` correctly rounded, bitwise what ``.float().div_(255)``
+    gives; other dtypes take that route.
+    """
+    frames = np.asarray(frames)
+    if frames.dtype == np.uint8 and frames.ndim == 4:
+        t, h, w, c = frames.shape
+        out = torch.empty((t, c, h, w), dtype=torch.float32)
+        np.divide(frames.transpose(0, 3, 1, 2), np.float32(255.0), out=out.numpy())
+        return out
+    arr = np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
     return torch.from_numpy(arr).float().div_(255.0)
 
 
@@ -66,10 +78,12 @@ class VideoClipDataset(Dataset):
         dataroot_gt: root of the HR clips (folder, X.lmdb or folder of YUV files, per ``io_backend``).
         dataroot_lq: root of the LQ clips, or a list of roots: each training item draws one at random (PTIA's
             {BI, CRF15, CRF25, CRF35}); in test every root is evaluated (keys prefixed with the root's folder name).
-        dataroot_motion: folder of ``<clip>.npz`` motion files, or a list parallel to ``dataroot_lq``.
+        dataroot_motion: folder of ``<clip>.npz`` motion files or a raw motion root (scripts/make_raw.py), or a
+            list parallel to ``dataroot_lq``.
         meta_info_file: clips to use (``clip num_frames (h,w,c)`` lines from scripts/make_meta_info.py, or an
             official one-clip-per-line list); default: every clip of ``dataroot_gt``.
-        io_backend: ``{type: disk}`` (default), ``{type: lmdb}`` or ``{type: yuv, color: rgb|y}``.
+        io_backend: ``{type: disk}`` (default), ``{type: lmdb}``, ``{type: yuv, color: rgb|y}`` or ``{type: raw}``
+            (scripts/make_raw.py; training reads only the crop: the crop is drawn first, then read).
         scale: HR / LR size ratio; checked against the frames and against ``manifest.json`` of the LQ folders.
         num_frame: frames per item. Training: window length (required). Test: None/0 = whole clip, odd number =
             sliding window centred on each frame with ``padding`` at the clip ends.
@@ -121,6 +135,8 @@ class VideoClipDataset(Dataset):
             open_storage(r, backend, f"{self.prefix}.dataroot_lq" + (f"[{i}]" if many else ""))
             for i, r in enumerate(lq_roots)]
         self.motion_roots = self._motion_roots(dataroot_motion, len(lq_roots))
+        self.motions = [open_motion(r) if r is not None else None for r in self.motion_roots]
+        self._region_load = "region" in inspect.signature(self.load).parameters
         for root in lq_roots:
             check_manifest(root, {"scale": self.scale, **(manifest_check or {})}, self.prefix)
 
@@ -180,17 +196,17 @@ class VideoClipDataset(Dataset):
         if declared is not None and declared != n:
             raise DataError(f"{meta_file}: clip '{clip}' is listed with {declared} frames but "
                             f"{self.gt.describe(clip)} has {n}; re-create it with scripts/make_meta_info.py")
-        for lq, mroot in zip(self.lqs, self.motion_roots):
+        for lq, motion in zip(self.lqs, self.motions):
             n_lq = self.lq_frame_count(lq, clip)
             if n_lq != n:
                 raise DataError(f"clip '{clip}': {n} GT frames in {self.gt.describe(clip)} but {n_lq} LQ frames in "
                                 f"{lq.describe(clip)}; re-create the LQ clip or remove the clip")
-            if mroot is not None:
-                path = motion_path(mroot, clip)
-                n_mv = motion_num_frames(path)
+            if motion is not None:
+                n_mv = motion.num_frames(clip)
                 if n_mv != n_lq:
                     raise DataError(f"clip '{clip}': {n_lq} LQ frames in {lq.describe(clip)} but {n_mv} motion "
-                                    f"frames in {path}; re-create the motion file from the same LQ clip")
+                                    f"frames in {motion.describe(clip)}; re-create the motion file from the same "
+                                    f"LQ clip")
         return n
 
     def lq_frame_count(self, lq: FrameStorage, clip: str) -> int:
@@ -227,8 +243,12 @@ class VideoClipDataset(Dataset):
             clip, frame = self.samples[index]
             lq_idx, gt_idx, key = self.train_indices(clip, frame)
             source = random.randrange(len(self.lqs))
-            sample = self.load(source, clip, lq_idx, gt_idx)
-            sample = self.train_transform(sample, key)
+            region = self.crop_region(source, clip, key)
+            if region is None:
+                sample = self.train_transform(self.load(source, clip, lq_idx, gt_idx), key)
+            else:  # crop drawn first (same draws), only the crop read
+                sample = self.train_transform(self.load(source, clip, lq_idx, gt_idx, region=region), key,
+                                              region=region)
             name = clip
         item = self.to_item(sample, key)
         item["clip"] = name
@@ -272,32 +292,62 @@ class VideoClipDataset(Dataset):
         gt_idx = [center] if self.gt_frames == "center" else window
         return window, gt_idx, f"{clip}/{center:08d}"
 
-    def read_frames(self, storage: FrameStorage, clip: str, indices: list[int]) -> np.ndarray:
-        """``(t, h, w, c)`` uint8 frames, converted to Y when ``color: y``."""
-        frames = np.stack(storage.read_many(clip, indices))
+    def read_frames(self, storage: FrameStorage, clip: str, indices: list[int],
+                    region: tuple[int, int, int] | None = None, scale: int = 1) -> np.ndarray:
+        """``(t, h, w, c)`` uint8 frames, converted to Y when ``color: y``; only the crop ``region = (top, left,
+        size)`` (LR pixels, times ``scale`` for GT-sized frames) when given (storages with ``read_region``)."""
+        if region is None:
+            frames = np.stack(storage.read_many(clip, indices))
+        else:
+            top, left, size = (v * scale for v in region)
+            frames = storage.read_region(clip, indices, top, left, size, size)
         if self.color == "y" and frames.shape[-1] == 3:
             frames = rgb_to_y(frames)
         return frames
 
-    def load(self, source: int, clip: str, lq_idx: list[int], gt_idx: list[int]) -> dict:
-        """Read frames (and motion) of one item as numpy arrays; checks the LQ/GT size ratio."""
-        lq = self.read_frames(self.lqs[source], clip, lq_idx)
-        gt = self.read_frames(self.gt, clip, gt_idx)
-        h, w = lq.shape[1:3]
-        if gt.shape[1:3] != (h * self.scale, w * self.scale):
-            raise DataError(f"clip '{clip}': GT frames in {self.gt.describe(clip)} are {gt.shape[2]}x{gt.shape[1]}, "
-                            f"LQ frames in {self.lqs[source].describe(clip)} are {w}x{h}: not scale {self.scale}; "
+    def crop_region(self, source: int, clip: str, key: str) -> tuple[int, int, int] | None:
+        """The training crop ``(top, left, lq_size)`` drawn before reading, when the frame storages read regions
+        (the raw backend) and ``gt_size`` is set; None otherwise (the frames are read whole and cropped after).
+        The draws and checks are those of :func:`~vsrkit.data.transforms.paired_random_crop`, in the same order,
+        so both routes give the same item."""
+        lq = self.lqs[source]
+        if not (self.gt_size and self._region_load and getattr(lq, "supports_regions", False)
+                and getattr(self.gt, "supports_regions", False)):
+            return None
+        return draw_crop(lq.frame_shape(clip)[:2], self.gt.frame_shape(clip)[:2], self.gt_size, self.scale,
+                         source=key)
+
+    def load(self, source: int, clip: str, lq_idx: list[int], gt_idx: list[int],
+             region: tuple[int, int, int] | None = None) -> dict:
+        """Read frames (and motion) of one item as numpy arrays, only the crop ``region`` when given (see
+        :meth:`crop_region`); checks the LQ/GT size ratio."""
+        lq_store = self.lqs[source]
+        if region is None:
+            lq = self.read_frames(lq_store, clip, lq_idx)
+            gt = self.read_frames(self.gt, clip, gt_idx)
+            h, w = lq.shape[1:3]
+            gh, gw = gt.shape[1:3]
+        else:
+            (h, w), (gh, gw) = lq_store.frame_shape(clip)[:2], self.gt.frame_shape(clip)[:2]
+        if (gh, gw) != (h * self.scale, w * self.scale):
+            raise DataError(f"clip '{clip}': GT frames in {self.gt.describe(clip)} are {gw}x{gh}, "
+                            f"LQ frames in {lq_store.describe(clip)} are {w}x{h}: not scale {self.scale}; "
                             f"check 'scale' and the folders")
+        if region is not None:
+            lq = self.read_frames(lq_store, clip, lq_idx, region)
+            gt = self.read_frames(self.gt, clip, gt_idx, region, self.scale)
         sample = {"lq": lq, "gt": gt}
-        mroot = self.motion_roots[source]
-        if mroot is not None:
-            sample.update(load_clip_motion(motion_path(mroot, clip), lq_idx, h, w))
+        motion = self.motions[source]
+        if motion is not None:
+            sample.update(motion.load(clip, lq_idx, h, w, region))
         return sample
 
-    def train_transform(self, sample: dict, key: str) -> dict:
-        if self.gt_size:
+    def train_transform(self, sample: dict, key: str, region: tuple[int, int, int] | None = None) -> dict:
+        """Crop (unless ``region`` says the sample was read cropped) and augment; frames stay strided views
+        until :meth:`to_item` copies them into the item's tensors."""
+        if self.gt_size and region is None:
             sample = paired_random_crop(sample, self.gt_size, self.scale, source=key)
-        return random_augment(sample, self.use_hflip, self.use_rot, self.use_temporal_flip)
+        return random_augment(sample, self.use_hflip, self.use_rot, self.use_temporal_flip, contiguous=False)
 
     def to_item(self, sample: dict, key: str) -> dict:
         item: dict[str, Any] = {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"])}
