@@ -7,7 +7,10 @@ Layout (after ``scripts/prepare_vsd4k.py``): ``<root>/HR/<video>/00000000.png`` 
 STDO cuts each frame into a grid of ``cols x rows`` patches: 20 x 10 for x2 (HR patch 96 wide x 108 high) and
 10 x 5 for x4 (192 x 216); other scales need ``patch_grid``. Patches are labelled (e.g. with the PSNR of a general
 SR model) in a ``patch_labels_file`` with lines ``frame row col value``; ``num_chunks`` equal-size quantile chunks
-split the patches (chunk 0 = lowest values) and ``chunk`` selects one. Items:
+split the patches (chunk 0 = lowest values) and ``chunk`` selects one (``chunk: null`` keeps them all). Instead of
+labels, ``patch_chunks_file`` gives the chunk of each patch directly (lines ``frame row col chunk``, as written by
+STDO's chunk stage, ``vsrkit.stdo``). With ``route_key`` set, each item also carries its chunk under that key for
+``RoutedVSRModel``: one id per patch item, or a ``(rows, cols)`` grid of ids per whole frame. Items:
 ``lq (1, 3, h, w)``, ``gt (1, 3, h*s, w*s)``, ``key = '<video>/<frame:08d>/r<row>c<col>'`` (whole frames with
 ``patches: false``, key ``'<video>/<frame:08d>'``).
 """
@@ -41,7 +44,8 @@ def quantile_chunks(values: Sequence[float], num_chunks: int) -> np.ndarray:
     return (ranks * num_chunks) // max(len(values), 1)
 
 
-def read_patch_labels(path: str) -> dict[tuple[int, int, int], float]:
+def read_patch_labels(path: str, option: str = "patch_labels_file",
+                      form: str = "frame row col value") -> dict[tuple[int, int, int], float]:
     """``{(frame, row, col): value}`` from lines ``frame row col value``."""
     labels = {}
     try:
@@ -53,10 +57,15 @@ def read_patch_labels(path: str) -> dict[tuple[int, int, int], float]:
                     frame, row, col, value = line.split()
                     labels[(int(frame), int(row), int(col))] = float(value)
                 except ValueError:
-                    raise DataError(f"{path}:{lineno}: expected 'frame row col value', got {line.strip()!r}") from None
+                    raise DataError(f"{path}:{lineno}: expected '{form}', got {line.strip()!r}") from None
     except FileNotFoundError:
-        raise DataError(f"patch_labels_file: {path} does not exist; write the patch labels first") from None
+        raise DataError(f"{option}: {path} does not exist; write the patch labels first") from None
     return labels
+
+
+def read_patch_chunks(path: str) -> dict[tuple[int, int, int], int]:
+    """``{(frame, row, col): chunk}`` from lines ``frame row col chunk``."""
+    return {k: int(v) for k, v in read_patch_labels(path, "patch_chunks_file", "frame row col chunk").items()}
 
 
 def video_seconds(video: str) -> int | None:
@@ -76,7 +85,10 @@ class VSD4KDataset(Dataset):
             no length). CaFM's held-out test frames of a 15 s video: ``[450, 495]``.
         patch_grid: ``[cols, rows]``; default 20x10 (x2) / 10x5 (x4).
         patches: items are grid patches (True) or whole frames (False).
-        patch_labels_file, num_chunks, chunk: keep only the patches of one quantile chunk of the labels.
+        patch_labels_file, num_chunks, chunk: keep only the patches of one quantile chunk of the labels
+            (``chunk: null``: all chunks).
+        patch_chunks_file: the chunk of each patch given directly (instead of labels and quantiles).
+        route_key: emit each item's chunk id (patches) or chunk grid ``(rows, cols)`` (whole frames) under this key.
         use_hflip, use_rot: augmentation in training (STDO trains without).
         test_mode: no augmentation.
     """
@@ -84,8 +96,9 @@ class VSD4KDataset(Dataset):
     def __init__(self, dataroot_gt: str, dataroot_lq: str, video: str, scale: int = 2,
                  io_backend: dict | None = None, frame_range: Sequence[int] | None = None,
                  patch_grid: Sequence[int] | None = None, patches: bool = True, patch_labels_file: str | None = None,
-                 num_chunks: int = 1, chunk: int = 0, use_hflip: bool = False, use_rot: bool = False,
-                 test_mode: bool = False, manifest_check: dict | None = None):
+                 num_chunks: int = 1, chunk: int | None = 0, use_hflip: bool = False, use_rot: bool = False,
+                 test_mode: bool = False, manifest_check: dict | None = None, patch_chunks_file: str | None = None,
+                 route_key: str | None = None):
         super().__init__()
         where = "datasets.val" if test_mode else "datasets.train"
         self.video, self.scale, self.patches, self.test_mode = video, int(scale), patches, test_mode
@@ -115,25 +128,41 @@ class VSD4KDataset(Dataset):
             raise DataError(f"{self.lq.describe(video)}: LR frames {w}x{h} do not split into a {self.cols}x{self.rows} "
                             f"grid; set patch_grid")
         self.patch_h, self.patch_w = h // self.rows, w // self.cols
+        self.route_key = route_key
+        grid_items = [(f, r, c) for f in self.frames for r in range(self.rows) for c in range(self.cols)]
+        self.chunk_of: dict[tuple[int, int, int], int] | None = None
+        if patch_labels_file is not None or patch_chunks_file is not None:
+            self.chunk_of = self._chunk_ids(grid_items, patch_labels_file, patch_chunks_file, int(num_chunks), where)
+        elif route_key is not None:
+            raise ConfigError(f"{where}.route_key: needs patch_labels_file or patch_chunks_file to know each "
+                              f"patch's chunk")
         if patches:
-            items = [(f, r, c) for f in self.frames for r in range(self.rows) for c in range(self.cols)]
-            if patch_labels_file is not None:
-                items = self._select_chunk(items, patch_labels_file, int(num_chunks), int(chunk), where)
+            items = grid_items
+            if self.chunk_of is not None and chunk is not None:
+                if patch_chunks_file is None and not 0 <= int(chunk) < int(num_chunks):
+                    raise ConfigError(f"{where}.chunk: {chunk} is not in [0, {num_chunks})")
+                items = [it for it in items if self.chunk_of[it] == int(chunk)]
+                if not items:
+                    raise DataError(f"{patch_chunks_file or patch_labels_file}: no patch of chunk {chunk} in frames "
+                                    f"[{start}, {end}); check chunk and frame_range")
         else:
             items = [(f, None, None) for f in self.frames]
         self.items = items
 
     @staticmethod
-    def _select_chunk(items, path, num_chunks, chunk, where):
-        if not 0 <= chunk < num_chunks:
-            raise ConfigError(f"{where}.chunk: {chunk} is not in [0, {num_chunks})")
-        labels = read_patch_labels(path)
-        missing = [it for it in items if it not in labels]
+    def _chunk_ids(items, labels_path, chunks_path, num_chunks, where) -> dict[tuple[int, int, int], int]:
+        """Chunk id of every patch of ``items``: given (``patch_chunks_file``) or quantiles of the labels."""
+        if labels_path is not None and chunks_path is not None:
+            raise ConfigError(f"{where}: give patch_labels_file or patch_chunks_file, not both")
+        path = chunks_path or labels_path
+        table = read_patch_chunks(path) if chunks_path else read_patch_labels(path)
+        missing = [it for it in items if it not in table]
         if missing:
-            raise DataError(f"{path}: no label for patch frame {missing[0][0]} row {missing[0][1]} col "
+            raise DataError(f"{path}: no entry for patch frame {missing[0][0]} row {missing[0][1]} col "
                             f"{missing[0][2]} ({len(missing)} missing); label every patch of the frame range")
-        ids = quantile_chunks([labels[it] for it in items], num_chunks)
-        return [it for it, i in zip(items, ids) if i == chunk]
+        if chunks_path:
+            return {it: table[it] for it in items}
+        return dict(zip(items, quantile_chunks([table[it] for it in items], num_chunks).tolist()))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -156,5 +185,12 @@ class VSD4KDataset(Dataset):
         sample = {"lq": lq[None], "gt": gt[None]}
         if not self.test_mode and (self.use_hflip or self.use_rot):
             sample = random_augment(sample, self.use_hflip, self.use_rot, False, rng=random)
-        return {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "key": key,
+        item = {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "key": key,
                 "clip": clip, "frame_ids": torch.tensor([frame], dtype=torch.int64)}
+        if self.route_key is not None:
+            if row is not None:
+                item[self.route_key] = torch.tensor(self.chunk_of[(frame, row, col)], dtype=torch.int64)
+            else:
+                item[self.route_key] = torch.tensor([[self.chunk_of[(frame, r, c)] for c in range(self.cols)]
+                                                     for r in range(self.rows)], dtype=torch.int64)
+        return item

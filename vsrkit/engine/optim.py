@@ -116,3 +116,28 @@ class CosineAnnealingLR(CosineAnnealingRestartLR):
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, warmup_iter: int = 0):
         super().__init__(optimizer, [T_max], [1.0], eta_min, warmup_iter)
+
+
+@SCHEDULERS.register()
+class EpochCosineAnnealingLR(IterScheduler):
+    """Cosine decay stepped once per epoch, as ``torch.optim.lr_scheduler.CosineAnnealingLR`` called after every
+    epoch (STDO): during epoch ``e = it // iters_per_epoch`` the lr is
+    ``eta_min + (base - eta_min) * (1 + cos(pi * e / T_max)) / 2`` (``T_max`` in epochs); ``eta_min`` from epoch
+    ``T_max`` on."""
+
+    def __init__(self, optimizer, T_max: int, iters_per_epoch: int, eta_min: float = 0.0, warmup_iter: int = 0):
+        if T_max < 1 or iters_per_epoch < 1:
+            raise ValueError("scheduler: T_max and iters_per_epoch must be >= 1")
+        self.T_max, self.iters_per_epoch, self.eta_min = T_max, iters_per_epoch, eta_min
+        super().__init__(optimizer, warmup_iter)
+
+    def _apply(self) -> None:  # eta_min is absolute
+        it = self.last_iter
+        epoch = min(it // self.iters_per_epoch, self.T_max)
+        warm = min(1.0, (it + 1) / self.warmup_iter) if self.warmup_iter > 0 and it < self.warmup_iter else 1.0
+        cos = 0.5 * (1 + math.cos(math.pi * epoch / self.T_max))
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = warm * (self.eta_min + (base - self.eta_min) * cos)
+
+    def factor(self, it: int) -> float:  # pragma: no cover - _apply is overridden
+        return 1.0
