@@ -7,6 +7,8 @@ Frames im1..im7 are positions 0..6 (the disk backend sorts names; LMDB keys are 
 - ``task: vsr``: ``num_frame`` (odd, <= 7) LQ frames centred on im4; GT = im4 (``gt_frames: center``) or the same
   frames (``gt_frames: all``).
 - ``task: stvsr``: LQ = im1, im3, im5, im7; GT = all seven (MSITF / Zooming Slow-Mo).
+- ``flip_sequence: true`` (training, ``task: vsr``, ``gt_frames: all``): the window followed by the same frames
+  reversed, 14 frames for 7 (BasicSR's Vimeo90KRecurrentDataset and PTIA's Vimeo-90K training).
 
 Training and test use the same frames; training adds the ``gt_size`` crop and augmentation.
 """
@@ -32,8 +34,13 @@ class Vimeo90KDataset(VideoClipDataset):
                  dataroot_motion: str | Sequence[str] | None = None, task: str = "vsr", num_frame: int = 7,
                  gt_frames: str = "center", io_backend: dict | None = None, scale: int = 4,
                  gt_size: int | None = 256, use_hflip: bool = True, use_rot: bool = True,
-                 use_temporal_flip: bool = False, test_mode: bool = False, manifest_check: dict | None = None):
+                 use_temporal_flip: bool = False, test_mode: bool = False, manifest_check: dict | None = None,
+                 flip_sequence: bool = False):
         where = "datasets.val" if test_mode else "datasets.train"
+        if flip_sequence and (task != "vsr" or gt_frames != "all" or dataroot_motion is not None):
+            raise ConfigError(f"{where}.flip_sequence: needs task 'vsr', gt_frames 'all' and no dataroot_motion "
+                              f"(the reversed frames have a GT each and no codec motion)")
+        self.flip_sequence = bool(flip_sequence) and not test_mode
         if task not in TASKS:
             raise ConfigError(f"{where}.task: '{task}' is not one of {', '.join(TASKS)}")
         if task == "vsr" and not (num_frame and num_frame % 2 == 1 and num_frame <= SEPTUPLET):
@@ -62,7 +69,10 @@ class Vimeo90KDataset(VideoClipDataset):
         return list(range(first, first + self.num_frame))
 
     def train_indices(self, clip, frame):
-        return self.split_window(self._window()) + (clip,)
+        window = self._window()
+        if self.flip_sequence:
+            window = window + window[::-1]
+        return self.split_window(window) + (clip,)
 
     def test_indices(self, clip, center):
         return self.split_window(self._window()) + (clip,)
