@@ -62,6 +62,8 @@ SCHEMA: dict[str, Any] = {
         "tile": (int, type(None)), "tile_overlap": int, "chunk": (int, type(None)), "chunk_overlap": int,
         "rounding": ("round", "truncate", "none"), "center_frame_only": bool,
         "best": {"metric": (str, type(None)), "mode": ("max", "min")},
+        # a paper's per-clip numbers printed beside test.py's table when the clips match (vsrkit/launch/published.py)
+        "published_results": {"source": str, "columns": {"*": {"*": (int, float)}}},
     },
     "logger": {
         "print_freq": int, "save_checkpoint_freq": int, "use_tb_logger": bool, "keep_last": (int, type(None)),
