@@ -25,8 +25,6 @@ SHIPPED = sorted(p for p in OPTIONS.rglob("*.yml") if BASE_DIR not in p.parents)
 BASES = sorted(BASE_DIR.glob("*.yml"))
 MVVSR_TRAIN = sorted((OPTIONS / "train" / "mvvsr").glob("*.yml"))
 MVVSR_TEST = sorted((OPTIONS / "test" / "mvvsr").glob("*.yml"))
-MSITF_TRAIN = sorted((OPTIONS / "train" / "msitf").glob("*.yml"))
-MSITF_TEST = sorted((OPTIONS / "test" / "msitf").glob("*.yml"))
 
 
 def rel(path: Path) -> str:
@@ -63,7 +61,7 @@ def check_sections(opt: dict) -> None:
         cfg.setdefault("warmup_iter", train.get("warmup_iter", 0))
         check_kwargs(SCHEDULERS.get(cfg.pop("type"), where=f"{where}: train.scheduler.type"),
                      {"optimizer": None, **cfg}, f"{where}: train.scheduler")
-    frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    frame = np.random.default_rng(0).integers(0, 256, (32, 32, channels_of(opt)), dtype=np.uint8)
     for label, metric in (opt["val"].get("metrics") or {}).items():
         cfg = {k: v for k, v in metric.items() if k not in ("rounding", "published")}  # scorer keys
         fn = METRICS.get(cfg.pop("type", label), where=f"{where}: val.metrics.{label}.type")
@@ -75,27 +73,39 @@ def check_sections(opt: dict) -> None:
         check_kwargs(build_demo_dataset, opt["demo_data"], f"{where}: demo_data")
 
 
-def tiny_forward(network_g: dict, num_frame: int = 3) -> torch.Tensor:
-    """Build ``network_g`` on the CPU and run 1 clip of ``num_frame`` frames of 16x16 LR (zero motion, I-P-P...),
-    giving it the side inputs its ``forward`` names (as the model layer does)."""
+def tiny_forward(network_g: dict, num_frame: int = 3, channels: int = 3) -> torch.Tensor:
+    """Build ``network_g`` on the CPU and run 1 clip of ``num_frame`` frames of 16x16 LR with ``channels`` channels
+    (zero motion, I-P-P..., two random full-resolution references), giving it the side inputs its ``forward`` names
+    (as the model layer does)."""
     from vsrkit.inference.runner import forward_inputs
 
     cfg = dict(network_g)
     net = ARCHS.get(cfg.pop("type"))(**cfg).eval()
-    lq = torch.rand(1, num_frame, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    lq = torch.rand(1, num_frame, channels, 16, 16, generator=gen)
+    hr = 16 * network_g.get("scale", 4)
     side = {"mv_bwd": torch.zeros(1, num_frame, 2, 16, 16), "mv_fwd": torch.zeros(1, num_frame, 2, 16, 16),
-            "frame_types": torch.tensor([[1] + [2] * (num_frame - 1)])}
+            "frame_types": torch.tensor([[1] + [2] * (num_frame - 1)]),
+            "ref": torch.rand(1, 2, channels, hr, hr, generator=gen)}
     with torch.no_grad():
         return net(lq, **{k: side[k] for k in forward_inputs(net)})
 
 
 def frames_in_out(opt: dict) -> tuple[int, int]:
-    """LR frames a network of ``opt`` takes in a tiny forward and the frames it returns: a space-time model runs
-    ``val.window`` frames (default 4) into ``2 * window - 1``; every other model returns a frame per input frame."""
-    if opt.get("model_type") == "SpaceTimeVSRModel":
-        window = opt["val"].get("window", 4)
-        return window, 2 * window - 1
+    """LR frames a network of ``opt`` takes in a tiny forward and the frames it returns: a sliding-window network
+    (``network_g.num_frames``) returns the centre frame; every other model returns a frame per input frame."""
+    window = (opt.get("network_g") or {}).get("num_frames")
+    if window:  # a sliding-window network: num_frames LR frames -> the centre frame
+        return window, 1
     return 3, 3
+
+
+def channels_of(opt: dict) -> int:
+    """1 when the datasets deliver the Y plane (``color: y``) or the metrics score a native Y plane (``y_mode:
+    yuv``), else 3 (RGB)."""
+    y_data = any(s.get("color") == "y" for s in opt.get("datasets", {}).values())
+    y_metric = any((m or {}).get("y_mode") == "yuv" for m in (opt.get("val", {}).get("metrics") or {}).values())
+    return 1 if y_data or y_metric else 3
 
 
 def test_option_files_found():
@@ -122,13 +132,13 @@ def test_networks_build_and_run_on_cpu():
         opt = load(path)
         net = opt.get("network_g")
         if net:
-            frames = frames_in_out(opt)
-            configs.setdefault(yaml.safe_dump([net, frames], sort_keys=True),
-                               (rel(path), net, frames, opt.get("scale", net.get("scale"))))
-    assert len(configs) >= 4  # demo, MV-VSR, SPyNet baseline, MSITF
-    for name, net, (n_in, n_out), scale in configs.values():
-        out = tiny_forward(net, n_in)
-        assert out.shape == (1, n_out, 3, 16 * scale, 16 * scale), name
+            frames, c = frames_in_out(opt), channels_of(opt)
+            configs.setdefault(yaml.safe_dump([net, frames, c], sort_keys=True),
+                               (rel(path), net, frames, c, opt.get("scale", net.get("scale"))))
+    assert len(configs) >= 3  # demo, MV-VSR, SPyNet baseline
+    for name, net, (n_in, n_out), c, scale in configs.values():
+        out = tiny_forward(net, n_in, c)
+        assert out.shape == (1, n_out, c, 16 * scale, 16 * scale), name
         assert torch.isfinite(out).all(), name
 
 
@@ -215,60 +225,3 @@ def test_mvvsr_test_protocols(path):
     assert all((s.get("dataroot_motion") is None) == spynet for s in sets.values())
     trained = "BasicVSR_SPyNet_REDS_CRF23" if spynet else "MVVSR_REDS_CRF23"
     assert opt["path"]["pretrain_network_g"] == f"experiments/{trained}/models/net_g_latest.pth"
-
-
-# ---------------------------------------------------------------------------------------------- MSITF protocols
-def test_msitf_training_protocol():
-    """methods.md section 3 and the published train.yml, in BI and BD."""
-    assert [p.stem for p in MSITF_TRAIN] == ["train_msitf_vimeo_bd", "train_msitf_vimeo_bi"]
-    for path in MSITF_TRAIN:
-        opt = load(path)
-        assert opt["model_type"] == "SpaceTimeVSRModel" and opt["scale"] == 4
-        assert (opt["val"]["window"], opt["val"]["stride"]) == (4, 3)
-        tr = opt["datasets"]["train"]
-        assert tr["type"] == "Vimeo90KDataset" and tr["task"] == "stvsr"
-        assert (tr["gt_size"], tr["gt_size"] // opt["scale"], tr["batch_size_per_gpu"]) == (128, 32, 16)
-        assert tr["use_hflip"] and tr["use_rot"] and tr["use_temporal_flip"]
-        assert tr["meta_info_file"].endswith("vimeo90k_train.txt")
-        train = opt["train"]
-        assert train["optim_g"] == {"type": "Adam", "lr": 2e-4, "betas": [0.9, 0.99], "weight_decay": 0}
-        assert train["scheduler"] == {"type": "CosineAnnealingRestartLR", "periods": [150000] * 4,
-                                      "restart_weights": [1] * 4, "eta_min": 1e-7}
-        assert train["total_iter"] == 600000 and train["warmup_iter"] == 0 and train["ema_decay"] == 0
-        assert train["pixel_opt"] == {"type": "CharbonnierLoss", "eps": 1e-6, "reduction": "sum"}
-        val = opt["datasets"]["val"]
-        assert val["drop_even_frames"] and val["test_mode"] and val["num_frame"] is None
-        mode = "bd_matlab" if path.stem.endswith("_bd") else "bi"
-        assert tr["manifest_check"]["mode"] == val["manifest_check"]["mode"] == mode
-        assert ("BDx4" in tr["dataroot_lq"]) == ("BDx4" in val["dataroot_lq"]) == (mode != "bi")
-        net = dict(opt["network_g"])
-        assert net.pop("type") == "MSITF" and not net["faithful"] and net["feature_interp"] == "pcd"
-        n = sum(p.numel() for p in ARCHS.get("MSITF")(**net).parameters())
-        assert n == 5585611, n
-
-
-@pytest.mark.parametrize("path", MSITF_TEST, ids=rel)
-def test_msitf_test_protocols(path):
-    opt = load(path)
-    assert opt["model_type"] == "SpaceTimeVSRModel" and (opt["val"]["window"], opt["val"]["stride"]) == (4, 3)
-    metrics = opt["val"]["metrics"]
-    assert opt["val"]["rounding"] == "round"
-    assert {m["crop_border"] for m in metrics.values()} == {0}
-    assert {(m["type"], m["y_mode"]) for m in metrics.values()} == {
-        (t, y) for t in ("psnr", "ssim") for y in ("rgb", "y_bt601")}
-    assert sorted(k for k, m in metrics.items() if m.get("published")) == ["psnr_rgb", "psnr_y601"]
-    published = opt["val"]["published_results"]["columns"]
-    assert published["psnr_rgb"]["average"] == 25.149 and published["psnr_y601"]["average"] == 26.696
-    for column in published.values():  # the published averages are the means of the published clips
-        clips = [v for k, v in column.items() if k != "average"]
-        assert abs(sum(clips) / len(clips) - column["average"]) < 1e-3
-    sets = opt["datasets"]
-    assert sets and all(s["test_mode"] for s in sets.values())
-    for s in sets.values():
-        if s["type"] == "VideoFolderDataset":  # Vid4: whole clips, even (1-based) frames dropped
-            assert s["drop_even_frames"] and s["num_frame"] is None and s["dataroot_gt"] == "datasets/Vid4/GT"
-        else:
-            assert s["type"] == "Vimeo90KDataset" and s["task"] == "stvsr" and s["gt_size"] is None
-        assert ("BDx4" in s["dataroot_lq"]) == (s["manifest_check"]["mode"] == "bd_matlab") == path.stem.endswith("_bd")
-    if "_fms" in path.stem:
-        assert sorted(sets) == ["test_fast", "test_medium", "test_slow"]

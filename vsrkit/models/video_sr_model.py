@@ -65,11 +65,12 @@ class VideoSRModel(BaseModel):
 
     @torch.no_grad()
     def infer(self, batch: dict, net: nn.Module | None = None) -> Prediction:
-        """Outputs in [0, 1] with their clip and frame ids, and the bicubic baseline of the same frames."""
+        """Outputs (float, not clamped: the scorers round and clamp, or score ``rounding: none`` as they are) with
+        their clip and frame ids, and the bicubic baseline of the same frames."""
         net = net or self.eval_net
         was_training = net.training
         net.eval()
-        out = self.forward_clip(net, batch).float().clamp_(0, 1).cpu()
+        out = self.forward_clip(net, batch).float().cpu()
         net.train(was_training)
         lq = batch["lq"].cpu()
         gt = batch["gt"].cpu().float() if "gt" in batch else None
