@@ -223,5 +223,8 @@ def test_mvvsr_test_protocols(path):
     spynet = opt["network_g"]["alignment"] == "spynet"
     assert spynet == ("spynet" in path.stem)
     assert all((s.get("dataroot_motion") is None) == spynet for s in sets.values())
+    if "_official" in path.stem:  # the authors' released checkpoint, run as published
+        assert opt["network_g"]["faithful"] is True and opt["path"]["pretrain_network_g"].startswith("checkpoints/")
+        return
     trained = "BasicVSR_SPyNet_REDS_CRF23" if spynet else "MVVSR_REDS_CRF23"
     assert opt["path"]["pretrain_network_g"] == f"experiments/{trained}/models/net_g_latest.pth"
