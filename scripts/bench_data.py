@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Data-pipeline benchmark on synthetic REDS-like data made in the same run (nothing downloaded).
+"""Data-pipeline benchmark on synthetic data made in the same run (nothing downloaded).
 
-    python scripts/bench_data.py [--clips 2] [--frames 20] [--items 8] [--workers 2] [--no-codec]
+    python scripts/bench_data.py [--options mvvsr_reds ptia_reds rcvsr_mfqev2 msitf_vimeo] [--step-ms 100]
+                                 [--items 12] [--cores 1] [--prepare]
 
-1. LMDB vs PNG: time to load one REDS-like recurrent training item (15 frames, 64x64 LR crop, 256x256 GT crop, LR
-   180x320, GT 720x1280, flips/rotation) through ``VideoFolderDataset`` from PNG folders and from LMDBs of the same
-   frames (made with scripts/make_lmdb.py's code, PNG-compressed values, and raw values). All read from the page
-   cache (the data was just written), so the ratios are CPU cost (file system calls + PNG decode), not disk speed.
-2. Time to prepare a REDS-sized set (270 clips x 100 frames at 720p) on ``--workers`` cores, estimated from the
-   throughput measured on the sample: HR PNG read + MATLAB-exact bicubic x4 + LR PNG write; H.264 encode of the LR
-   clips (CRF 25, bf=0, ref=1) + motion-vector extraction + decoded-LR PNG and motion npz writes; LMDB packing of
-   GT and LQ.
+1. Loader throughput (the default): for each shipped training option (its ``datasets.train`` dataset class and
+   settings: frames per item, crop, flips, motion, LQ sources, key frames, batch size), training items per second
+   on ONE core from each storage backend: PNG folders, LMDB with PNG values, LMDB with raw values, the raw backend
+   (scripts/make_raw.py), and YUV for the options that ship with it. The data is synthetic at the real frame sizes
+   (REDS 720p / 180x320, MFQEv2 1280x720 / 640x360, Vimeo-90K 448x256 / 112x64) and was just written, so it is
+   read from the page cache: the numbers are CPU cost per item (file system calls, decoding, cropping, flips,
+   float conversion), not disk speed. Beside them: the rate the option needs to keep one GPU busy at ``--step-ms``
+   per training step (``batch_size_per_gpu / step``) and the loader cores that takes from each backend.
+   Backends are timed interleaved, item by item, so they share the machine's conditions.
+2. ``--prepare``: time to prepare a REDS-sized set (270 clips x 100 frames at 720p) on ``--workers`` cores,
+   estimated from the throughput measured on a sample: HR PNG read + MATLAB-exact bicubic x4 + LR PNG write; H.264
+   encode of the LR clips (CRF 25, bf=0, ref=1) + motion-vector extraction + decoded-LR PNG and motion npz writes;
+   LMDB packing of GT and LQ.
 """
 import argparse
 import os
@@ -20,7 +26,8 @@ import tempfile
 import time
 from multiprocessing import get_context
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout
 
 import numpy as np  # noqa: E402
 
@@ -107,75 +114,224 @@ def bench_prepare(root: str, workers: int, codec: bool) -> dict:
     return stages
 
 
-def bench_loading(root: str, items: int, lq_name: str) -> dict:
-    """ms per training item from PNG folders and from LMDB, interleaved to share cache and CPU conditions."""
+OPTIONS = {  # name: (option file, LR (h, w) of the synthetic clips, clip names, frames per clip)
+    "mvvsr_reds": ("options/train/mvvsr/train_mvvsr_reds_crf23.yml", LR_HW, ["001", "002"], 16),
+    "ptia_reds": ("options/train/ptia/train_ptia_reds.yml", LR_HW, ["001", "002"], 16),
+    "rcvsr_mfqev2": ("options/train/rcvsr/train_rcvsr_mfqev2_qp32.yml", (360, 640), ["SeqA", "SeqB"], 16),
+    "msitf_vimeo": ("options/train/msitf/train_msitf_vimeo_bi.yml", (64, 112), ["00001/0001", "00001/0002"], 7),
+}
+BACKENDS = ("png", "lmdb_png", "lmdb_raw", "raw", "yuv")
+BACKEND_LABELS = {"png": "PNG", "lmdb_png": "LMDB-PNG", "lmdb_raw": "LMDB-raw", "raw": "raw", "yuv": "YUV"}
+
+
+def _train_options(name: str) -> dict | None:
+    from vsrkit.options import load_options
+
+    path = os.path.join(REPO, OPTIONS[name][0])
+    if not os.path.isfile(path):
+        return None
+    return load_options(path)["datasets"]["train"]
+
+
+def _write_frames(root: str, folder: str, clips: dict) -> None:
+    from vsrkit.data.synthetic import write_clip
+
+    for clip, frames in clips.items():
+        write_clip(os.path.join(root, folder, clip), frames)
+
+
+def _make_motion(root: str, clips: dict) -> None:
+    """Motion files with QP and validity maps (random quarter-pel vectors) for the LR clips."""
+    from vsrkit.codec import MotionClip, save_motion
+
+    rng = np.random.default_rng(0)
+    for clip, frames in clips.items():
+        t, h, w = frames.shape[:3]
+        bwd, fwd = ((rng.integers(-64, 64, (t, 2, h, w)) / 4).astype(np.float32) for _ in range(2))
+        qp = rng.integers(20, 40, (t, -(-h // 16), -(-w // 16))).astype(np.uint8)
+        valid = rng.random((2, t, h, w)) < 0.9
+        types = np.array([1] + [2] * (t - 1), np.uint8)
+        save_motion(os.path.join(root, "motion", f"{clip}.npz"), MotionClip(None, bwd, fwd, types, qp, *valid))
+
+
+def make_option_data(root: str, name: str, train: dict) -> dict:
+    """Synthetic GT/LQ (+ motion, + key frames) for one option in every backend; ``{backend: {role: path}}``."""
+    from vsrkit.data.lmdb_writer import make_lmdb
+    from vsrkit.data.raw_writer import make_raw
+    from vsrkit.data.storage import write_yuv420, yuv_file_name
+    from vsrkit.data.synthetic import downscale, translating_clip
+
+    _, (lh, lw), names, n = OPTIONS[name]
+    scale = int(train.get("scale", 4))
+    gt, lq = {}, {}
+    for k, clip in enumerate(names):
+        hr, _, _ = translating_clip(n, lh * scale, lw * scale, velocity=(2 * scale, scale), seed=k)
+        gt[clip], lq[clip] = hr, downscale(hr, scale)
+    roles = {"gt": gt, "lq": lq}
+    if train.get("dataroot_key"):
+        roles["key"] = gt  # key frames at full resolution (every frame of the clip; only key positions are read)
+    for role, clips in roles.items():
+        _write_frames(root, role, clips)
+    paths = {b: {} for b in BACKENDS}
+    for role in roles:
+        folder = os.path.join(root, role)
+        paths["png"][role] = folder
+        make_lmdb(folder, folder + ".lmdb", workers=1, progress=False)
+        paths["lmdb_png"][role] = folder + ".lmdb"
+        make_lmdb(folder, folder + "_raw.lmdb", workers=1, compression="raw", progress=False)
+        paths["lmdb_raw"][role] = folder + "_raw.lmdb"
+    color = train.get("color", "rgb")
+    if (train.get("io_backend") or {}).get("type") == "yuv":
+        for role, clips in roles.items():
+            os.makedirs(os.path.join(root, role + "_yuv"), exist_ok=True)
+            for clip, frames in clips.items():
+                write_yuv420(os.path.join(root, role + "_yuv", yuv_file_name(clip, frames.shape[2], frames.shape[1],
+                                                                                len(frames))), frames)
+            paths["yuv"][role] = os.path.join(root, role + "_yuv")
+            # the raw frames of a YUV option hold what its yuv backend gives (the native Y plane for color: y)
+            make_raw(paths["yuv"][role], os.path.join(root, role + ".raw"), workers=1, color=color, progress=False)
+            paths["raw"][role] = os.path.join(root, role + ".raw")
+    else:
+        paths.pop("yuv")
+        for role in roles:
+            make_raw(os.path.join(root, role), os.path.join(root, role + ".raw"), workers=1, progress=False)
+            paths["raw"][role] = os.path.join(root, role + ".raw")
+    if train.get("dataroot_motion"):
+        _make_motion(root, lq)
+        make_raw(os.path.join(root, "motion"), os.path.join(root, "motion.raw"), workers=1, progress=False)
+        for backend in paths:
+            paths[backend]["motion"] = os.path.join(root, "motion.raw" if backend == "raw" else "motion")
+    return paths
+
+
+def build_dataset(train: dict, backend: str, paths: dict):
+    """The option's training dataset over the synthetic ``paths`` of one backend."""
+    import inspect
+
+    from vsrkit.registry import DATASETS
+
+    cls = DATASETS.get(train["type"])
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in train.items() if k in accepted}
+    kwargs.update(meta_info_file=None, manifest_check=None)
+    kwargs["io_backend"] = {"type": {"png": "disk", "lmdb_png": "lmdb", "lmdb_raw": "lmdb"}.get(backend, backend)}
+    kwargs["dataroot_gt"] = paths["gt"]
+    lq = train["dataroot_lq"]
+    kwargs["dataroot_lq"] = [paths["lq"]] * len(lq) if isinstance(lq, list) else paths["lq"]
+    if "dataroot_motion" in kwargs and train.get("dataroot_motion"):
+        motion = train["dataroot_motion"]
+        kwargs["dataroot_motion"] = [paths["motion"]] * len(motion) if isinstance(motion, list) else paths["motion"]
+    if train.get("dataroot_key"):
+        kwargs["dataroot_key"] = paths["key"]
+    return cls(**{k: v for k, v in kwargs.items() if k in accepted})
+
+
+def bench_loading(sets: dict, items: int) -> dict:
+    """Items/s of each dataset on this process (one core), timed interleaved item by item; ``{backend: rate}``."""
     import random
 
     import torch
 
-    from vsrkit.data.video_folder_dataset import VideoFolderDataset
-
-    common = dict(num_frame=15, gt_size=64 * SCALE, scale=SCALE, use_hflip=True, use_rot=True)
-    sets = {
-        "png": VideoFolderDataset(dataroot_gt=os.path.join(root, "gt"), dataroot_lq=os.path.join(root, lq_name),
-                                  **common),
-        "lmdb": VideoFolderDataset(dataroot_gt=os.path.join(root, "gt.lmdb"),
-                                   dataroot_lq=os.path.join(root, "lq.lmdb"), io_backend={"type": "lmdb"}, **common),
-        "lmdb_raw": VideoFolderDataset(dataroot_gt=os.path.join(root, "gt_raw.lmdb"),
-                                       dataroot_lq=os.path.join(root, "lq_raw.lmdb"), io_backend={"type": "lmdb"},
-                                       **common),
-    }
-    times = {k: [] for k in sets}
-    random.seed(0)
-    torch.manual_seed(0)
+    times = {k: 0.0 for k in sets}
+    n = min(len(ds) for ds in sets.values())
     for ds in sets.values():
-        ds[0]  # warm-up (imports, LMDB open)
+        ds[0]  # warm-up (imports, LMDB/map open)
     for i in range(items):
-        idx = (i * 7) % len(sets["png"])
+        idx = (i * 7919) % n
         for name, ds in sets.items():
+            random.seed(i)
+            torch.manual_seed(i)
             t0 = time.perf_counter()
-            item = ds[idx]
-            times[name].append(time.perf_counter() - t0)
-        assert item["lq"].shape == (15, 3, 64, 64) and item["gt"].shape == (15, 3, 256, 256)
-    return {k: 1000 * float(np.median(v)) for k, v in times.items()}
+            ds[idx]
+            times[name] += time.perf_counter() - t0
+    return {k: items / v for k, v in times.items()}
+
+
+def item_shapes(ds) -> str:
+    import random
+
+    random.seed(0)
+    item = ds[0]
+    parts = [f"{k} {tuple(item[k].shape)}" for k in ("lq", "gt", "ref", "mv_bwd") if k in item]
+    return ", ".join(parts)
+
+
+def run_loaders(args) -> None:
+    import math
+
+    print(f"loader throughput, items/s on ONE core (page-cached synthetic data; {args.items} items per backend, "
+          f"interleaved); need = batch_size_per_gpu / {args.step_ms:g} ms step")
+    rows = []
+    for name in args.options:
+        train = _train_options(name)
+        if train is None:
+            print(f"  {name}: {OPTIONS[name][0]} not present, skipped")
+            continue
+        root = os.path.join(args.root, name)
+        os.makedirs(root, exist_ok=True)
+        t0 = time.perf_counter()
+        paths = make_option_data(root, name, train)
+        sets = {b: build_dataset(train, b, p) for b, p in paths.items() if b in args.backends}
+        shapes = item_shapes(next(iter(sets.values())))
+        rates = bench_loading(sets, args.items)
+        need = float(train.get("batch_size_per_gpu", 1)) * 1000.0 / args.step_ms
+        print(f"\n{name}: {OPTIONS[name][0]} ({train['type']}, shipped io_backend "
+              f"{(train.get('io_backend') or {}).get('type', 'disk')}; data made in {time.perf_counter() - t0:.0f} s)")
+        print(f"  item: {shapes}; batch {train.get('batch_size_per_gpu', 1)} -> needs {need:.0f} items/s per GPU")
+        print(f"  {'backend':<10} {'items/s/core':>12} {'ms/item':>9} {'cores per GPU':>14}")
+        for backend, rate in rates.items():
+            print(f"  {BACKEND_LABELS[backend]:<10} {rate:12.1f} {1000 / rate:9.1f} {math.ceil(need / rate):14d}")
+        if "raw" in rates and "lmdb_raw" in rates:
+            print(f"  raw / LMDB-raw = {rates['raw'] / rates['lmdb_raw']:.1f}x, raw / PNG = "
+                  f"{rates['raw'] / rates.get('png', float('nan')):.0f}x (same run)")
+        rows.append((name, rates, need))
+    return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=20, help="frames per clip (>= 15)")
-    parser.add_argument("--items", type=int, default=8, help="items timed per backend")
-    parser.add_argument("--workers", type=int, default=2, help="processes for the preparation estimate")
-    parser.add_argument("--no-codec", action="store_true", help="skip the H.264 stage")
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS),
+                        help="shipped training options to measure (default: all present)")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--items", type=int, default=12, help="items timed per backend and option")
+    parser.add_argument("--step-ms", type=float, default=100.0, help="GPU time of one training step (ms)")
+    parser.add_argument("--cores", type=int, default=1, help="cores the loader measurement is pinned to (1)")
+    parser.add_argument("--prepare", action="store_true", help="also estimate REDS-sized preparation time")
+    parser.add_argument("--clips", type=int, default=2, help="--prepare: clips of the sample")
+    parser.add_argument("--frames", type=int, default=20, help="--prepare: frames per clip")
+    parser.add_argument("--workers", type=int, default=2, help="--prepare: processes")
+    parser.add_argument("--no-codec", action="store_true", help="--prepare: skip the H.264 stage")
     parser.add_argument("--keep", help="keep the synthetic data in this folder")
     args = parser.parse_args(argv)
-    if args.frames < 15:
-        parser.error("--frames must be >= 15 (one training item is 15 frames)")
     root = args.keep or tempfile.mkdtemp(prefix="vsrkit_bench_data_")
     os.makedirs(root, exist_ok=True)
+    args.root = root
     try:
-        n = args.clips * args.frames
-        print(f"sample: {args.clips} clips x {args.frames} frames, GT {LR_HW[0] * SCALE}x{LR_HW[1] * SCALE}, "
-              f"LR {LR_HW[0]}x{LR_HW[1]}; cpu count {os.cpu_count()}, workers {args.workers}")
-        secs = make_sample(root, args.clips, args.frames)
-        print(f"made {n} synthetic HR frames in {secs:.1f} s")
-        stages = bench_prepare(root, args.workers, not args.no_codec)
-        print(f"\npreparation throughput on {args.workers} worker(s), per frame:")
-        for name, s in stages.items():
-            print(f"  {name:<50s} {1000 * s:8.2f} ms/frame  -> REDS-sized ({REDS_FRAMES} frames): "
-                  f"{REDS_FRAMES * s / 60:6.1f} min")
-        total = REDS_FRAMES * sum(stages.values())
-        print(f"  {'total (estimate, REDS-sized set)':<50s} {1000 * sum(stages.values()):8.2f} ms/frame  -> "
-              f"{total / 60:6.1f} min ({total / 3600:.2f} h)")
-        ms = bench_loading(root, args.items, "lq" if not args.no_codec else "lr")
-        print(f"\nREDS-like training item (15 frames, LR crop 64x64, GT crop 256x256, median of {args.items}):")
-        print(f"  PNG folders: {ms['png']:8.1f} ms/item")
-        print(f"  LMDB       : {ms['lmdb']:8.1f} ms/item")
-        print(f"  LMDB (raw) : {ms['lmdb_raw']:8.1f} ms/item")
-        print(f"  ratio PNG folders / LMDB (PNG values) = {ms['png'] / ms['lmdb']:.2f}x "
-              f"(page-cached; both decode the same PNG bytes)")
-        print(f"  ratio PNG folders / LMDB (raw values) = {ms['png'] / ms['lmdb_raw']:.2f}x (no decode; "
-              f"{os.path.getsize(os.path.join(root, 'gt_raw.lmdb', 'data.mdb')) / max(1, os.path.getsize(os.path.join(root, 'gt.lmdb', 'data.mdb'))):.1f}x the bytes)")
+        import torch
+
+        torch.set_num_threads(1)
+        if hasattr(os, "sched_setaffinity"):
+            cores = sorted(os.sched_getaffinity(0))
+            os.sched_setaffinity(0, set(cores[:max(1, args.cores)]))
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"cpu count {os.cpu_count()}, pinned to {args.cores} core(s), load average {load:.1f} at start")
+        run_loaders(args)
+        if args.prepare:
+            if hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(0, set(cores))
+            prep = os.path.join(root, "prepare")
+            os.makedirs(prep, exist_ok=True)
+            n = args.clips * args.frames
+            secs = make_sample(prep, args.clips, args.frames)
+            print(f"\nmade {n} synthetic HR frames in {secs:.1f} s")
+            stages = bench_prepare(prep, args.workers, not args.no_codec)
+            print(f"preparation throughput on {args.workers} worker(s), per frame:")
+            for name, s in stages.items():
+                print(f"  {name:<50s} {1000 * s:8.2f} ms/frame  -> REDS-sized ({REDS_FRAMES} frames): "
+                      f"{REDS_FRAMES * s / 60:6.1f} min")
+            total = REDS_FRAMES * sum(stages.values())
+            print(f"  {'total (estimate, REDS-sized set)':<50s} {1000 * sum(stages.values()):8.2f} ms/frame  -> "
+                  f"{total / 60:6.1f} min ({total / 3600:.2f} h)")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
