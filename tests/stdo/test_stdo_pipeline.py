@@ -125,3 +125,29 @@ def test_published_table_beside_vsd4k_results():
     assert vsd4k_video("game_45s") is None and published_rows("clip", 2) == []
     assert dict(published_rows("inter_15s", 4))["STDO"] == 38.76
     assert "| STDO | 37.04 (typo?) |" in published_markdown("game_15s", 3)
+
+
+def test_test_py_on_the_shipped_stdo_protocol_gives_the_pipeline_number(run, tmp_path):
+    """vsrkit/test.py with the shipped STDO-protocol file (paths and sizes pointed at the tiny work folder) routes
+    every training patch to its chunk's network and pools the MSE: the evaluate stage's number."""
+    import yaml
+
+    from vsrkit import test as test_launcher
+
+    work, _ = run
+    opt = yaml.safe_load((REPO / "options/test/stdo/test_stdo_wdsr_x2_vsd4k_game15s_stdo.yml").read_text())
+    ds = opt["datasets"]["test_stdo"]
+    ds.update(dataroot_gt=str(work / "HR"), dataroot_lq=str(work / "LR_bicubic/X2"), video="clip",
+              frame_range=[0, 6], patch_grid=[4, 2], patch_chunks_file=str(work / "X2/k2/chunks.txt"))
+    opt["network_g"] = yaml.safe_load(NET)
+    opt["path"] = {"pretrain_network_g": str(work / "X2/k2/models/net_g_stdo.pth"), "param_key_g": "params",
+                   "results_root": str(tmp_path / "res")}
+    opt["num_gpu"] = 0
+    path = tmp_path / "stdo.yml"
+    path.write_text(yaml.safe_dump(opt))
+    assert test_launcher.test_main(["-opt", str(path)]) == 0
+    rows = [line.split(",") for line in (tmp_path / "res" / "game15s_x2_train_patches_metrics.csv").read_text().splitlines()]
+    average = dict(zip(rows[0], next(r for r in rows if r[0] == "average")))
+    pooled = json.loads((work / "X2" / "k2" / "eval_stdo.json").read_text())["rows"][-1]
+    assert float(average["psnr_stdo"]) == pytest.approx(pooled["psnr"], abs=6e-5)  # the CSV has 4 decimals
+    assert float(average["bicubic_psnr_stdo"]) == pytest.approx(pooled["bicubic_psnr"], abs=6e-5)
