@@ -18,6 +18,7 @@ from vsrkit.engine.seed import set_seed
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_bytes_atomic, write_text_atomic
 from vsrkit.metrics import tensor_to_uint8
+from vsrkit.launch.published import beside_published, check_published
 from vsrkit.models.evaluation import BASELINE_PREFIX, build_scorers, evaluate
 from vsrkit.models.prediction import Prediction
 from vsrkit.registry import MODELS
@@ -48,6 +49,8 @@ class Tester:
                                      f"{opt['opt_path']}: val.metrics")
         if not self.scorers:
             raise ConfigError(f"{opt['opt_path']}: val.metrics is empty; add e.g. psnr: {{type: psnr, crop_border: 0}}")
+        check_published(opt["val"].get("published_results"), list(self.scorers),
+                        f"{opt['opt_path']}: val.published_results")
 
     def run(self) -> dict[str, dict]:
         tables = {}
@@ -63,6 +66,9 @@ class Tester:
                 md = table.to_markdown(marked=self.published_columns(table))
                 if any(s.published for s in self.scorers.values()):
                     md += "\n† the paper's published protocol; other columns are vsrkit's additions\n"
+                side = beside_published(table, self.opt["val"].get("published_results"))
+                if side:
+                    md += "\n" + side
                 write_text_atomic(self.root / f"{name}_metrics.md", md)
                 print(f"\n{name} ({self.opt['name']})\n{md}", flush=True)
                 log.info("%s: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in tables[name].items()))
