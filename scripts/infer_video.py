@@ -16,6 +16,11 @@ reference search and one chunk of HR output. A non-H.264 input (e.g. HEVC) has n
 ``alignment: spynet`` (same trunk, SPyNet flow), with trained flow from ``--fallback-model`` (a checkpoint of the
 SPyNet baseline) or ``--spynet`` (local SPyNet weights). Networks with ``alignment: spynet`` or ``none`` read any video
 PyAV decodes.
+
+A space-time model (``model_type: SpaceTimeVSRModel`` in the options, e.g. MSITF) doubles the frame rate in the same
+run: windows of ``val.window`` LR frames with a stride of ``val.stride`` (as in test.py) give ``2t - 1`` frames for
+``t`` input frames, each input frame followed by one half way to the next, written at exactly twice the input's frame
+rate (every output frame keeps its input frame's timestamp); ``--chunk`` does not apply, tiles do.
 """
 from __future__ import annotations
 
@@ -38,7 +43,8 @@ def parse_args(argv):
                                                           "else whole frames)")
     p.add_argument("--tile-overlap", type=int, default=None, help="LR overlap of tiles (default: val.tile_overlap)")
     p.add_argument("--tile-mode", choices=("blend", "crop"), default="blend")
-    p.add_argument("--chunk", type=int, default=None, help="frames per temporal chunk (default: val.chunk, else 20)")
+    p.add_argument("--chunk", type=int, default=None, help="frames per temporal chunk (default: val.chunk, else 20; "
+                                                           "not used by space-time models)")
     p.add_argument("--chunk-overlap", type=int, default=None,
                    help="context frames on each side of a chunk (default: val.chunk_overlap, else 4)")
     p.add_argument("--compare", default=None, help="write a side-by-side PNG (bicubic | vsrkit) of one frame")
@@ -86,6 +92,7 @@ def main(argv=None) -> int:
     from vsrkit.errors import ConfigError
     from vsrkit.folders import check_separate
     from vsrkit.inference import InferenceSettings, count_runs, forward_inputs, iter_inference_frames, to_uint8_frames
+    from vsrkit.inference.space_time import count_space_time_runs, iter_space_time_frames, space_time_window
     from vsrkit.inference.video import (InputVideo, build_and_load, check_output_video, network_config, side_by_side,
                                         spynet_fallback, write_png)
     from vsrkit.options import load_options
@@ -98,6 +105,7 @@ def main(argv=None) -> int:
     video = InputVideo(args.input, args.max_frames, strict=args.strict_decode)  # a bad input fails before loading
     opt = load_options(args.opt, args.set, is_train=False)
     val = opt.get("val") or {}
+    space_time = space_time_window(opt)  # (window, stride) of a space-time model (x2 frame rate), else None
     param_key = args.param_key or (opt.get("path") or {}).get("param_key_g", "params_ema")
     device = resolve_device(args.device)
     cfg = network_config(opt, args.ablate_mvs, args.ablate_second_order)
@@ -125,7 +133,8 @@ def main(argv=None) -> int:
         raise ConfigError(f"--compare-frame {compare_at}: the clip has {t} frames (0..{t - 1})")
     compare = {}
 
-    progress = tqdm(total=count_runs(t, h, w, settings) if t else None, unit="run",
+    runs = count_space_time_runs(t, h, w, *space_time, settings) if space_time else count_runs(t, h, w, settings)
+    progress = tqdm(total=runs if t else None, unit="run",
                     desc=f"x{scale} {w}x{h}->{w * scale}x{h * scale}", disable=args.quiet, file=sys.stderr)
 
     def lq_frames():
@@ -134,17 +143,24 @@ def main(argv=None) -> int:
                 compare["lq"] = item["rgb"]
             yield item
 
+    compare_out = 2 * compare_at if space_time else compare_at  # the output frame at the input frame's time
+
     def sr_frames():
-        for first, out in iter_inference_frames(net, lq_frames(), settings, device=device, progress=progress):
+        if space_time:
+            runs = iter_space_time_frames(net, lq_frames(), *space_time, settings, device=device, progress=progress)
+        else:
+            runs = iter_inference_frames(net, lq_frames(), settings, device=device, progress=progress)
+        for first, out in runs:
             sr = to_uint8_frames(out[0]).numpy()
-            if args.compare and first <= compare_at < first + len(sr):
-                compare["sr"] = sr[compare_at - first].copy()
+            if args.compare and first <= compare_out < first + len(sr):
+                compare["sr"] = sr[compare_out - first].copy()
             yield from sr
 
     start = time.perf_counter()
     # x264 turns CRF 0 into lossless constant QP 0: ask for that directly so that the settings check agrees.
     rate = {"crf": args.crf} if args.crf > 0 else {"qp": 0}
-    result = encode_h264(sr_frames(), args.output, preset=args.preset, fps=video.fps, threads=0, **rate)
+    fps = video.fps * 2 if space_time else video.fps  # exact (a Fraction): 30000/1001 -> 60000/1001
+    result = encode_h264(sr_frames(), args.output, preset=args.preset, fps=fps, threads=0, **rate)
     progress.close()
     seconds = time.perf_counter() - start
     if args.compare:
@@ -152,8 +168,8 @@ def main(argv=None) -> int:
             raise ConfigError(f"--compare-frame {compare_at}: the clip has only {result.num_frames} frames "
                               f"(0..{result.num_frames - 1}); {args.output} was written, the comparison was not")
         write_png(args.compare, side_by_side(compare["lq"], compare["sr"], scale))
-    print(f"{args.output}: {result.num_frames} frames {result.width}x{result.height} @ {float(video.fps):.3f} fps "
-          f"(input {video.codec} {w}x{h}; decode + SR + encode {seconds:.1f} s = "
+    print(f"{args.output}: {result.num_frames} frames {result.width}x{result.height} @ {float(fps):.3f} fps "
+          f"(input {video.codec} {w}x{h} @ {float(video.fps):.3f} fps; decode + SR + encode {seconds:.1f} s = "
           f"{result.num_frames / max(seconds, 1e-9):.2f} frames/s on {device})"
           + (f"; comparison: {args.compare}" if args.compare else ""))
     return 0
