@@ -12,6 +12,7 @@ import yaml
 from vsrkit import test as test_launcher
 from vsrkit.archs.msitf_arch import MSITF
 from vsrkit.degrade.build import make_lr
+from vsrkit.metrics import calculate_psnr, tensor_to_uint8
 from vsrkit.train import train_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,11 +113,22 @@ def test_msitf_trains_and_tests_the_space_time_protocol(tmp_path, capsys):
         assert np.abs(png.astype(float) - ref).max() <= 1, frame
     assert not np.array_equal(first[0, 2].numpy(), second[0, 0].numpy())
 
-    # a Vimeo test list: one septuplet, all 7 frames scored; clips that are not Vid4 print no published table
+    # a Vimeo test list: one septuplet, all 7 frames scored; clips that are not Vid4 print no published table;
+    # val.baseline: trilinear adds the space-time baseline's columns
     test = _options(tmp_path, "vimeo", "test/msitf/test_msitf_vimeo_bi.yml", {
         "datasets": {"test_vimeo": {"dataroot_gt": str(vimeo / "sequences"), "dataroot_lq": str(vimeo / "BIx4"),
                                     "meta_info_file": str(vimeo / "test.txt")}}})
-    assert test_launcher.test_main(["-opt", str(test), "--set", f"path.pretrain_network_g={ckpt}"]) == 0
+    assert test_launcher.test_main(["-opt", str(test), "--set", f"path.pretrain_network_g={ckpt}",
+                                    "val.baseline=trilinear"]) == 0
     assert "published results:" not in capsys.readouterr().out
-    rows = (tmp_path / "res" / "vimeo" / "Vimeo_test_BIx4_metrics.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["00001/0003", "average"]
+    rows = [r.split(",") for r in (tmp_path / "res" / "vimeo" / "Vimeo_test_BIx4_metrics.csv").read_text().splitlines()]
+    assert [r[0] for r in rows[1:]] == ["00001/0003", "average"]
+    assert rows[0][5:] == ["trilinear_psnr_rgb", "trilinear_psnr_y601", "trilinear_ssim_rgb", "trilinear_ssim_y601"]
+    # the baseline: LR im1/3/5/7 bilinear x4, the in-between frames the mean of their neighbours
+    read = (lambda root, i: cv2.imread(str(root / "00001" / "0003" / f"im{i}.png"))[..., ::-1].copy())
+    lr = torch.from_numpy(np.stack([read(vimeo / "BIx4", i) for i in (1, 3, 5, 7)])).permute(0, 3, 1, 2) / 255
+    up = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+    frames = torch.stack([up[0], (up[0] + up[1]) / 2, up[1], (up[1] + up[2]) / 2, up[2], (up[2] + up[3]) / 2, up[3]])
+    base = tensor_to_uint8(frames.clamp(0, 1))
+    psnr = np.mean([calculate_psnr(base[i], read(vimeo / "sequences", i + 1)) for i in range(7)])
+    assert abs(float(rows[1][5]) - psnr) < 1e-3

@@ -100,7 +100,11 @@ def score_prediction(table: ClipMetrics, pred: Prediction, scorers: dict[str, Sc
     roundings = sorted({s.rounding for s in scorers.values()})
     columns = [("", pred.out)]
     if compare_baseline and pred.baseline is not None:
-        columns.append((BASELINE_PREFIX, pred.baseline))
+        prefix = f"{pred.baseline_name}_"
+        columns.append((prefix, pred.baseline))
+        if prefix != BASELINE_PREFIX:  # another baseline (e.g. a space-time model's trilinear): same aggregation
+            for label, s in scorers.items():
+                table.set_aggregate(prefix + label, s.aggregate)
     for i, clip in enumerate(pred.clips):
         gts = {r: frames_for_scoring(pred.gt[i], "round" if r == "truncate" else r) for r in roundings}
         for prefix, frames in columns:

@@ -17,6 +17,7 @@ class Prediction:
         frame_ids: ``(n, k)`` int64 index of each predicted frame in its clip's GT frames.
         baseline: ``(n, k, c, H, W)`` the shape's baseline of the same frames (bicubic upsampling of the matching LQ
             frame), or None; ``baseline_note`` then says why (logged once).
+        baseline_name: what the baseline is; its columns are ``<baseline_name>_<metric>`` (e.g. ``bicubic_psnr``).
     """
     out: torch.Tensor
     gt: torch.Tensor | None
@@ -24,6 +25,7 @@ class Prediction:
     frame_ids: torch.Tensor
     baseline: torch.Tensor | None = None
     baseline_note: str = ""
+    baseline_name: str = "bicubic"
 
     def select(self, keep: torch.Tensor) -> "Prediction":
         """The frames where ``keep`` ``(n, k)`` bool is True, for an item ``n = 1`` (windows that overlap)."""
@@ -32,7 +34,7 @@ class Prediction:
         idx = keep[0].nonzero().flatten()
         pick = (lambda x: None if x is None else x[:, idx])
         return Prediction(pick(self.out), pick(self.gt), self.clips, self.frame_ids[:, idx], pick(self.baseline),
-                          self.baseline_note)
+                          self.baseline_note, self.baseline_name)
 
 
 def batch_clips(batch: dict) -> list[str]:
