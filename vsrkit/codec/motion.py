@@ -338,16 +338,17 @@ def _reference_distances(i: int, vectors: np.ndarray, cells, candidates, luma16)
 
 
 def _block_cells(vectors: np.ndarray):
-    """Expand blocks to the 4x4 cells they cover: ``(block_id, cell_y, cell_x)`` (cell units)."""
-    bw4 = (vectors["w"].astype(np.int64) + 3) >> 2
-    bh4 = (vectors["h"].astype(np.int64) + 3) >> 2
-    x4 = (vectors["dst_x"].astype(np.int64) - (vectors["w"].astype(np.int64) >> 1)) >> 2
-    y4 = (vectors["dst_y"].astype(np.int64) - (vectors["h"].astype(np.int64) >> 1)) >> 2
-    count = bw4 * bh4
+    """Expand blocks to the 4x4 cells they cover: ``(block_id, cell_y, cell_x, cells_per_block)`` (cell units);
+    the cells of a block are consecutive, blocks in their order in ``vectors``."""
+    w, h = vectors["w"].astype(np.int64), vectors["h"].astype(np.int64)
+    bw4 = (w + 3) >> 2
+    count = bw4 * ((h + 3) >> 2)
+    x4 = (vectors["dst_x"] - (w >> 1)) >> 2
+    y4 = (vectors["dst_y"] - (h >> 1)) >> 2
     block_id = np.repeat(np.arange(len(vectors)), count)
     k = np.arange(block_id.size) - np.repeat(np.cumsum(count) - count, count)
-    bw = bw4[block_id]
-    return block_id, y4[block_id] + k // bw, x4[block_id] + k % bw
+    dy, dx = np.divmod(k, bw4[block_id])
+    return block_id, y4[block_id] + dy, x4[block_id] + dx, count
 
 
 def _best_reference(i: int, vectors: np.ndarray, cells, on_side: np.ndarray, cands: list[int], luma16) -> np.ndarray:
@@ -358,22 +359,28 @@ def _best_reference(i: int, vectors: np.ndarray, cells, on_side: np.ndarray, can
     work, still decisive because a wrong reference is off by at least one frame of motion).
     """
     h, w = luma16(i).shape
-    block_id, cy, cx = cells
+    block_id, cy, cx, count = cells
     keep = on_side[block_id]
     block_id, cy, cx = block_id[keep], cy[keep], cx[keep]
+    blocks = np.flatnonzero(on_side)  # the blocks searched, in order; their cells are consecutive
     scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1)
     ox = np.rint(vectors["motion_x"] / scale).astype(np.int64)
     oy = np.rint(vectors["motion_y"] / scale).astype(np.int64)
     py = (cy[:, None] * 4 + _LATTICE_Y).ravel()
     px = (cx[:, None] * 4 + _LATTICE_X).ravel()
     pixel_block = np.repeat(block_id, 4)
-    cur = luma16(i).reshape(-1)[np.minimum(py, h - 1) * w + np.minimum(px, w - 1)]
-    ref_index = np.clip(py + oy[pixel_block], 0, h - 1) * w + np.clip(px + ox[pixel_block], 0, w - 1)
-    # cells come grouped by block (see _block_cells), so per-block sums are segment sums
-    starts = np.flatnonzero(np.r_[True, pixel_block[1:] != pixel_block[:-1]])
+    cur = np.take(luma16(i), np.minimum(py, h - 1) * w + np.minimum(px, w - 1))
+    ry = np.minimum(np.maximum(py + oy[pixel_block], 0), h - 1)
+    rx = np.minimum(np.maximum(px + ox[pixel_block], 0), w - 1)
+    ref_index = ry * w + rx
+    # per-block sums are segment sums over the consecutive samples of each block (4 per cell)
+    lengths = 4 * count[blocks]
+    starts = np.cumsum(lengths) - lengths
     sad = np.zeros((len(cands), len(vectors)), np.int64)
     for k, u in enumerate(cands):
-        sad[k, pixel_block[starts]] = np.add.reduceat(np.abs(luma16(u).reshape(-1)[ref_index] - cur), starts)
+        diff = np.take(luma16(u), ref_index)
+        np.subtract(diff, cur, out=diff)
+        sad[k, blocks] = np.add.reduceat(np.abs(diff, out=diff), starts)
     return np.argmin(sad, axis=0)  # first minimum = nearest candidate on ties
 
 
@@ -396,8 +403,8 @@ class _Rasteriser:
 
         ``cells`` is :func:`_block_cells` of ``vectors``; ``distance`` the per-block temporal distance.
         """
-        block_id, cy, cx = cells
-        cy, cx = np.clip(cy, 0, self.h4 - 1), np.clip(cx, 0, self.w4 - 1)
+        block_id, cy, cx, _ = cells
+        flat_all = np.minimum(np.maximum(cy, 0), self.h4 - 1) * self.w4 + np.minimum(np.maximum(cx, 0), self.w4 - 1)
         scale = np.maximum(vectors["motion_scale"].astype(np.float32), 1) * distance
         vx = vectors["motion_x"] / scale
         vy = vectors["motion_y"] / scale
@@ -407,7 +414,7 @@ class _Rasteriser:
             if d == 0 and cell_dir.all() or d == 1 and not cell_dir.any():
                 continue  # no block predicts from this side: the field stays 0 and invalid
             sel = cell_dir == d
-            flat = cy[sel] * self.w4 + cx[sel]
+            flat = flat_all[sel]
             ids = block_id[sel]
             grid = np.zeros((2, self.cells), np.float32)
             grid[0, flat] = vx[ids]
