@@ -168,3 +168,23 @@ def test_references_are_cropped_and_flipped_with_the_gt(tree):
         np.testing.assert_array_equal(item["ref"][0].numpy(), item["gt"][0].numpy())
         shapes.add(float(item["gt"].sum()))
     assert len(shapes) > 1  # crops/flips differ between draws
+
+
+def test_x265_info_sei_is_not_counted_as_rate(tree):
+    """x265's version/options SEI is removed from the stored stream; the pictures decode the same."""
+    from vsrkit.codec.yuv_hevc import encode_i420_hevc, resolve_backend, strip_user_data_sei
+
+    frames = raw(tree)[:3]
+    info = encode_i420_hevc(frames, str(tree / "sei.hevc"), 30, resolve_backend("x265"))
+    assert info["removed_sei_bits"] > 1000 and info["bits"] == 8 * (tree / "sei.hevc").stat().st_size
+    stored = (tree / "sei.hevc").read_bytes()
+    assert b"x265" not in stored and strip_user_data_sei(stored) == (stored, 0)
+    decoded = decode_hevc_i420(str(tree / "sei.hevc"), W, H)
+    psnr = [10 * np.log10(255 ** 2 / np.mean((planes(d)[0].astype(float) - planes(r)[0]) ** 2))
+            for d, r in zip(decoded, frames)]
+    assert min(psnr) > 30
+    # another SEI and the parameter sets pass through byte for byte
+    other = b"\x00\x00\x00\x01" + bytes([39 << 1, 1, 4, 1, 0x80]) + b"\x00\x00\x01" + bytes([32 << 1, 1, 9])
+    assert strip_user_data_sei(other) == (other, 0)
+    user = b"\x00\x00\x01" + bytes([39 << 1, 1, 5, 2, 7, 7, 0x80])
+    assert strip_user_data_sei(other + user) == (other, len(user))

@@ -11,11 +11,15 @@ study) must code the native planes. Here frames are I420 stacks ``(t, h*3/2, w)`
   count, but x265's own mode decisions and rate-distortion optimisation, so the bits and PSNR differ from HM's.
 
 The bitstream is kept as the raw Annex B elementary stream (``.hevc``); its size is the bit count of rate-distortion
-tables. Decoding goes through PyAV and is bit-exact to the encoder's reconstruction.
+tables. x265 writes its version and option string into a user-data SEI (about 10 kbit per stream), which HM does not
+write and which no decoder needs: it is removed from the stored stream (:func:`strip_user_data_sei`, after the
+settings it reports were checked), so that it does not count as rate. Decoding goes through PyAV and is bit-exact to
+the encoder's reconstruction.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -67,6 +71,34 @@ def check_i420(frames: np.ndarray, where: str) -> tuple[int, int, int]:
     return t, h, w
 
 
+#: HEVC NAL unit type of a prefix SEI, and the SEI payload type of user data unregistered (x265's info SEI)
+PREFIX_SEI, USER_DATA_UNREGISTERED = 39, 5
+
+
+def strip_user_data_sei(data: bytes) -> tuple[bytes, int]:
+    """Remove the prefix-SEI NAL units whose first message is user data unregistered from an Annex B HEVC stream
+    (with their start codes); returns ``(stream, bytes removed)``. Other NAL units are kept byte for byte."""
+    starts = [m.start() for m in re.finditer(b"\x00\x00\x01", data)]
+    if not starts:
+        return data, 0
+    begins, floor = [], 0
+    for s in starts:
+        b = s
+        while b > floor and data[b - 1] == 0:  # the leading zero of a 4-byte start code (or trailing zeros)
+            b -= 1
+        begins.append(b)
+        floor = s + 3
+    keep, removed = [data[:begins[0]]], 0
+    for i, s in enumerate(starts):
+        segment = data[begins[i]:begins[i + 1] if i + 1 < len(starts) else len(data)]
+        nal_type = (data[s + 3] >> 1) & 0x3F if s + 3 < len(data) else -1
+        if nal_type == PREFIX_SEI and s + 5 < len(data) and data[s + 5] == USER_DATA_UNREGISTERED:
+            removed += len(segment)
+            continue
+        keep.append(segment)
+    return b"".join(keep), removed
+
+
 def encode_i420_hevc(frames: np.ndarray, bitstream: str, qp: int, backend: dict, preset: str = "medium",
                      ref: int = 4, fps: int = 25, threads: int = 1) -> dict:
     """Encode I420 frames low-delay P into the Annex B file ``bitstream`` (written atomically).
@@ -96,9 +128,13 @@ def encode_i420_hevc(frames: np.ndarray, bitstream: str, qp: int, backend: dict,
         version, _ = run(raw, w, h, n, out, s, tmp, where)
         if not os.path.isfile(out) or os.path.getsize(out) == 0:
             raise ConfigError(f"{where}: the encoder wrote no bitstream; check its options")
+        with open(out, "rb") as f:
+            data, removed = strip_user_data_sei(f.read())
+        with open(out, "wb") as f:
+            f.write(data)
         os.replace(out, bitstream)
     return {"bits": 8 * os.path.getsize(bitstream), "frames": n, "frame_qps": s["frame_qps"],
-            "encoder_version": version}
+            "encoder_version": version, "removed_sei_bits": 8 * removed}
 
 
 def decode_hevc_i420(path: str, width: int, height: int) -> np.ndarray:
