@@ -40,6 +40,8 @@ TRAIN_PHOTOS = ("rocket", "stereo_motorcycle", "camera", "coins", "page", "text"
 VAL_PHOTOS = ("coffee", "chelsea", "astronaut")
 
 SCHEMA = "vsrkit-demo-dataset/1"
+#: camera pan speed range, HR px/frame (a dataset built with another range records it in its settings)
+DEFAULT_PAN_SPEED = (0.5, 6.0)
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -57,12 +59,14 @@ def load_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3])
 
 
-def camera_path(rng: np.random.Generator, num_frames: int, hr_hw: tuple[int, int], photo_hw: tuple[int, int]):
+def camera_path(rng: np.random.Generator, num_frames: int, hr_hw: tuple[int, int], photo_hw: tuple[int, int],
+                pan_speed: tuple[float, float] = (0.5, 6.0)):
     """Random smooth camera trajectory.
 
     Returns ``(source_scale, centres (t, 2) xy, zooms (t,), angles (t,) radians, info dict)``: the photo is first
     area-downscaled by ``source_scale`` (<= 1); frame t samples the window of size ``hr_hw * zooms[t]`` around
-    ``centres[t]``, rotated by ``angles[t]``. Speeds are 0.5-6 HR px/frame (0.1-1.5 LR px at x4), zoom up to
+    ``centres[t]``, rotated by ``angles[t]``. Speeds are drawn in ``pan_speed`` HR px/frame (default 0.5-6, i.e.
+    0.1-1.5 LR px at x4), zoom up to
     +-1%/frame, shake 0-1.5 px, rotation up to +-0.3 deg/frame (pan and shake slowed down when the photo is too
     small for the path). ``info["pan_px_per_frame"]`` is the pan velocity actually used (HR px, x then y).
     """
@@ -72,7 +76,7 @@ def camera_path(rng: np.random.Generator, num_frames: int, hr_hw: tuple[int, int
     source_scale = min(1.0, max(float(rng.uniform(0.45, 1.0)), 1.5 * max(h / ph, w / pw)))
     sh, sw = ph * source_scale, pw * source_scale
     t = np.arange(num_frames, dtype=np.float64)
-    speed = rng.uniform(0.5, 6.0)
+    speed = rng.uniform(float(pan_speed[0]), float(pan_speed[1]))
     direction = rng.uniform(0, 2 * np.pi)
     velocity = speed * np.array([np.cos(direction), np.sin(direction)])
     zoom_rate = rng.uniform(-0.01, 0.01)
@@ -130,17 +134,24 @@ def _write_png(path: str, rgb: np.ndarray) -> None:
         raise DataError(f"{path}: could not write PNG; check disk space and permissions")
 
 
-def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset) -> dict:
+def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset,
+              pan_speed=DEFAULT_PAN_SPEED) -> dict:
     hr = (int(hr_size), int(hr_size)) if np.isscalar(hr_size) else tuple(int(v) for v in hr_size)
     if len(hr) != 2 or hr[0] % (2 * scale) or hr[1] % (2 * scale):
         raise ConfigError(f"demo dataset: hr_size {hr_size} must be divisible by 2*scale={2 * scale} (the LR frames "
                           f"need even sizes for YUV 4:2:0)")
     if num_train_clips < 1 or num_val_clips < 1 or num_frames < 2:
         raise ConfigError("demo dataset: need num_train_clips >= 1, num_val_clips >= 1 and num_frames >= 2")
-    return {"num_train_clips": int(num_train_clips), "num_val_clips": int(num_val_clips),
-            "num_frames": int(num_frames), "hr_size": list(hr), "lr_size": [hr[0] // scale, hr[1] // scale],
-            "scale": int(scale), "degradation": "bi_matlab_imresize", "crf": float(crf), "seed": int(seed),
-            "bf": int(bf), "ref": int(ref), "preset": preset}
+    speed = [float(v) for v in pan_speed]
+    if len(speed) != 2 or not 0 <= speed[0] <= speed[1]:
+        raise ConfigError(f"demo dataset: pan_speed {pan_speed} must be [low, high] HR px/frame with 0 <= low <= high")
+    settings = {"num_train_clips": int(num_train_clips), "num_val_clips": int(num_val_clips),
+                "num_frames": int(num_frames), "hr_size": list(hr), "lr_size": [hr[0] // scale, hr[1] // scale],
+                "scale": int(scale), "degradation": "bi_matlab_imresize", "crf": float(crf), "seed": int(seed),
+                "bf": int(bf), "ref": int(ref), "preset": preset}
+    if speed != list(DEFAULT_PAN_SPEED):  # recorded only when not the default (older datasets stay valid)
+        settings["pan_speed"] = speed
+    return settings
 
 
 def _build_split(out: str, split: str, clips: list, settings: dict, progress: bool) -> dict:
@@ -155,7 +166,8 @@ def _build_split(out: str, split: str, clips: list, settings: dict, progress: bo
         if photo_name not in photos:
             photos[photo_name] = load_photo(photo_name)
         photo = photos[photo_name]
-        path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2])
+        path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2],
+                           settings.get("pan_speed", DEFAULT_PAN_SPEED))
         gt = render_clip(photo, settings["hr_size"], *path[:4])
         lr = np.stack([imresize(f, 1.0 / scale) for f in gt])
         bitstream = os.path.join(out, split, "bitstreams", f"{name}.mp4")
@@ -225,7 +237,8 @@ def _pid_alive(pid: int) -> bool:
 
 def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, num_frames: int = 10,
                        hr_size=128, scale: int = 4, crf: float = 25, seed: int = 0, bf: int = 0, ref: int = 1,
-                       preset: str = "medium", overwrite: bool = False, progress: bool = False) -> str:
+                       preset: str = "medium", overwrite: bool = False, progress: bool = False,
+                       pan_speed: list[float] | tuple[float, float] = DEFAULT_PAN_SPEED) -> str:
     """Build (or reuse) the demo dataset at ``root``; returns ``root``.
 
     Args:
@@ -235,14 +248,18 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
         hr_size: HR frame size, int or ``(h, w)``, divisible by ``2 * scale``.
         scale: downsampling factor (BI, MATLAB-exact bicubic).
         crf, preset, bf, ref: libx264 settings (``bf=0, ref=1``: every motion vector points at frame t-1).
-        seed: everything (photo order, camera paths) derives from it; same seed, same dataset.
+        seed: everything (photo order, camera paths) derives from it; same seed, same dataset. Datasets built with
+            the same seed and sizes but another ``crf`` hold the same HR and LR frames, compressed differently.
+        pan_speed: ``[low, high]`` camera pan speed in HR px/frame (default 0.5-6); e.g. ``[4, 12]`` for fast
+            motion (1-3 LR px/frame at x4).
         overwrite: rebuild even if ``root`` holds a dataset built with other settings (a matching dataset is
             always reused).
     Raises:
         ConfigError: bad sizes or counts. DataError: ``root`` holds something else and ``overwrite`` is False.
     """
     root = os.path.abspath(str(root))
-    settings = _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset)
+    settings = _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset,
+                         pan_speed)
     if os.path.exists(root):
         if _existing_matches(root, settings):
             return root
@@ -302,6 +319,8 @@ def main(argv=None) -> int:
     parser.add_argument("--bf", type=int, default=0)
     parser.add_argument("--ref", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pan-speed", type=float, nargs=2, default=list(DEFAULT_PAN_SPEED), metavar=("LOW", "HIGH"),
+                        help="camera pan speed range, HR px/frame")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     from vsrkit.errors import VsrkitError
@@ -311,7 +330,7 @@ def main(argv=None) -> int:
     try:
         root = build_demo_dataset(args.root, args.num_train_clips, args.num_val_clips, args.num_frames, hr,
                                   args.scale, args.crf, args.seed, args.bf, args.ref, args.preset,
-                                  overwrite=args.overwrite, progress=True)
+                                  overwrite=args.overwrite, progress=True, pan_speed=args.pan_speed)
     except VsrkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
