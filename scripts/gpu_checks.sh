@@ -4,7 +4,8 @@
 #      also `VSRKIT_CUDA_EXT=1 python setup.py build_ext --inplace`),
 #   2. runs tests/ops (CPU tests + GPU parity / gradient / determinism tests vs torchvision),
 #   3. runs scripts/bench_dcn.py (full table, then the deterministic backward for batch 1 and 8),
-#   4. with GPU_CHECKS_SIMT=1 also tests and benchmarks the exact-fp32 SIMT GEMM variant (-DVSRKIT_DCN_FP32_SIMT).
+#   4. with GPU_CHECKS_SIMT=1 also tests and benchmarks the exact-fp32 SIMT GEMM variant (-DVSRKIT_DCN_FP32_SIMT),
+#   5. scripts/gpu_checks_ptia.sh: PTIA benchmark per DCN backend, PTIA tests, evidence runs (GPU_CHECKS_PTIA=0 skips).
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
 #
@@ -72,6 +73,11 @@ if [ "${GPU_CHECKS_SIMT:-0}" = "1" ]; then
   fi
   VSRKIT_CACHE_DIR="$VSRKIT_CACHE_DIR/simt" VSRKIT_DCN_NVCC_FLAGS=-DVSRKIT_DCN_FP32_SIMT \
     python3 scripts/bench_dcn.py --dtypes fp32 2>&1 | tee "$LOG_DIR/bench_simt.log"
+fi
+
+if [ "${GPU_CHECKS_PTIA:-1}" = "1" ]; then  # PTIA benchmark, tests and evidence runs (GPU_CHECKS_PTIA=0 skips)
+  echo "== 5. PTIA (scripts/gpu_checks_ptia.sh) =="
+  OUT="$LOG_DIR" bash scripts/gpu_checks_ptia.sh || status=1
 fi
 
 echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"
