@@ -97,7 +97,10 @@ def build_parser():
     stage("chunks", "split the patches at quantiles into k chunks", chunks=True)
 
     s = stage("train", "overfit one model per chunk and write the routed index", chunks=True)
-    s.add_argument("--mode", choices=("separate", "routed"), default="separate")
+    s.add_argument("--mode", choices=("separate", "routed", "joint"), default="separate",
+                   help="separate: one run per chunk (STDO); routed: one run, k networks; joint: one network for "
+                        "all chunks with difficulty-weighted sampling and chunk conditioning (vsrkit's design)")
+    s.add_argument("--alpha", type=float, default=0.5, help="joint: sampling weight = (chunk label MSE)^alpha")
     s.add_argument("--net", help="network_g as YAML (default: WDSR-A at this scale)")
     s.add_argument("--epochs", type=int, default=50)
     s.add_argument("--batch", type=int, default=16)
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
         gpus = args.gpus.split(";") if args.gpus and ";" in args.gpus else (args.gpus.split(",") if args.gpus else None)
         r = overfit_chunks(args.work, args.scale, args.num_chunks, args.mode, _yaml_dict(args.net, "--net"),
                            args.epochs, args.batch, args.lr, args.eta_min, args.jobs, gpus, args.nproc,
-                           args.workers, args.seed, args.overwrite)
+                           args.workers, args.seed, args.overwrite, args.alpha)
         print(f"train x{args.scale} k={args.num_chunks}: {r['index']}")
     elif args.stage == "infer":
         from vsrkit.stdo.infer import stitch_video

@@ -151,3 +151,27 @@ def test_test_py_on_the_shipped_stdo_protocol_gives_the_pipeline_number(run, tmp
     pooled = json.loads((work / "X2" / "k2" / "eval_stdo.json").read_text())["rows"][-1]
     assert float(average["psnr_stdo"]) == pytest.approx(pooled["psnr"], abs=6e-5)  # the CSV has 4 decimals
     assert float(average["bicubic_psnr_stdo"]) == pytest.approx(pooled["bicubic_psnr"], abs=6e-5)
+
+
+def test_joint_mode_one_conditioned_network_with_weighted_sampling(run, tmp_path):
+    import shutil
+
+    from vsrkit.data.vsd4k_dataset import VSD4KDataset
+    from vsrkit.stdo.overfit import load_routed
+
+    work, main = run
+    joint = tmp_path / "work"
+    shutil.copytree(work, joint, ignore=shutil.ignore_patterns("runs", "models", "sr", "train.json", "eval_*"))
+    assert main(["train", "--work", str(joint), "--quiet", "--scale", "2", "--mode", "joint", "--net", NET,
+                 "--epochs", "1", "--batch", "4", "--workers", "0"]) == 0
+    record = json.loads((joint / "X2" / "k2" / "train.json").read_text())
+    repeat = record["settings"]["chunk_repeat"]
+    assert repeat[0] > repeat[1] == 1  # the hard chunk is drawn more often
+    ds = VSD4KDataset(str(joint / "HR"), str(joint / "LR_bicubic" / "X2"), "clip", 2, frame_range=[0, 6],
+                      patch_grid=[4, 2], patch_chunks_file=str(joint / "X2/k2/chunks.txt"), chunk=None,
+                      route_key="chunk", chunk_repeat=repeat)
+    assert len(ds) == 24 * repeat[0] + 24 and ds[0]["chunk"].shape == ()
+    model, _ = load_routed(str(joint), 2, 2)
+    backbone_params = sum(p.numel() for p in model.net.backbone.parameters())
+    assert record["params_per_network"] == [backbone_params + 2 * 2 * 4]  # + gamma, beta of 4 head channels x 2
+    assert main(["evaluate", "--work", str(joint), "--quiet", "--scale", "2", "--protocol", "cafm"]) == 0

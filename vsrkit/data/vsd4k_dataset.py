@@ -89,6 +89,8 @@ class VSD4KDataset(Dataset):
             (``chunk: null``: all chunks).
         patch_chunks_file: the chunk of each patch given directly (instead of labels and quantiles).
         route_key: emit each item's chunk id (patches) or chunk grid ``(rows, cols)`` (whole frames) under this key.
+        chunk_repeat: ``[r_0, ..., r_{k-1}]``: each patch of chunk j appears r_j times per epoch (difficulty-weighted
+            sampling for one model trained on all chunks).
         use_hflip, use_rot: augmentation in training (STDO trains without).
         test_mode: no augmentation.
     """
@@ -98,7 +100,7 @@ class VSD4KDataset(Dataset):
                  patch_grid: Sequence[int] | None = None, patches: bool = True, patch_labels_file: str | None = None,
                  num_chunks: int = 1, chunk: int | None = 0, use_hflip: bool = False, use_rot: bool = False,
                  test_mode: bool = False, manifest_check: dict | None = None, patch_chunks_file: str | None = None,
-                 route_key: str | None = None):
+                 route_key: str | None = None, chunk_repeat: Sequence[int] | None = None):
         super().__init__()
         where = "datasets.val" if test_mode else "datasets.train"
         self.video, self.scale, self.patches, self.test_mode = video, int(scale), patches, test_mode
@@ -145,6 +147,13 @@ class VSD4KDataset(Dataset):
                 if not items:
                     raise DataError(f"{patch_chunks_file or patch_labels_file}: no patch of chunk {chunk} in frames "
                                     f"[{start}, {end}); check chunk and frame_range")
+            if chunk_repeat is not None:
+                if self.chunk_of is None or any(int(r) < 0 for r in chunk_repeat):
+                    raise ConfigError(f"{where}.chunk_repeat: needs chunk labels and counts >= 0, got {chunk_repeat}")
+                if max(self.chunk_of.values()) >= len(chunk_repeat):
+                    raise ConfigError(f"{where}.chunk_repeat: {len(chunk_repeat)} counts for "
+                                      f"{max(self.chunk_of.values()) + 1} chunks")
+                items = [it for it in items for _ in range(int(chunk_repeat[self.chunk_of[it]]))]
         else:
             items = [(f, None, None) for f in self.frames]
         self.items = items

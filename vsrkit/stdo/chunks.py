@@ -12,22 +12,13 @@ import logging
 
 import numpy as np
 
+from vsrkit.data.patch_grid import assign_chunks, chunk_edges
 from vsrkit.data.vsd4k_dataset import quantile_chunks, read_patch_labels
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_text_atomic
 from vsrkit.stdo.workdir import WorkDir, check_settings, read_record, write_record
 
 log = logging.getLogger("vsrkit")
-
-
-def chunk_edges(values: np.ndarray, ids: np.ndarray, k: int) -> list[float]:
-    """Midpoints between the top of chunk j and the bottom of chunk j+1 (k-1 values, ascending)."""
-    return [float((values[ids == j].max() + values[ids == j + 1].min()) / 2) for j in range(k - 1)]
-
-
-def assign(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """Chunk of each value by the edges: the number of edges strictly below it."""
-    return np.searchsorted(np.asarray(edges, np.float64), values, side="left").astype(np.int64)
 
 
 def split_chunks(work: str, scale: int, num_chunks: int = 2, overwrite: bool = False) -> dict:
@@ -55,7 +46,7 @@ def split_chunks(work: str, scale: int, num_chunks: int = 2, overwrite: bool = F
     chunk_of = dict(zip(train, ids.tolist()))
     rest = sorted(key for key in labels if key not in chunk_of)
     if rest:
-        chunk_of.update(zip(rest, assign(np.array([labels[key] for key in rest]), edges).tolist()))
+        chunk_of.update(zip(rest, assign_chunks(np.array([labels[key] for key in rest]), edges).tolist()))
     write_text_atomic(wd.chunks(scale, k), "".join(f"{f} {r} {c} {j}\n" for (f, r, c), j in sorted(chunk_of.items())))
     stats = []
     for j in range(k):

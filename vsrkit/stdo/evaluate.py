@@ -61,13 +61,13 @@ def psnr_of(mse: float) -> float:
 def evaluate_stdo(wd: WorkDir, routed, scale: int, k: int, shave: int, batch: int, device, progress: bool) -> dict:
     video, grid = wd.video(), read_grid(str(wd.root), scale)
     rows, mse_all, bic_all = [], [], []
-    for j, net in enumerate(routed.nets):
+    for j in range(k):
         ds = build_dataset(dataset_section(wd, video, scale, grid, k, j, batch, 0, test=True), "stdo evaluation")
         mses, bics = [], []
         for b in tqdm(DataLoader(ds, batch_size=batch), desc=f"stdo chunk {j}", disable=not progress):
             lq, gt = b["lq"].to(device), b["gt"][:, 0]
             with torch.no_grad():
-                out = net(lq)[:, 0].float().cpu()
+                out = routed(lq, torch.full((lq.shape[0],), j, dtype=torch.int64))[:, 0].float().cpu()
             mses.append(quantised_mse(out, gt, shave))
             bics.append(quantised_mse(bicubic_upsample(b["lq"], scale)[:, 0], gt, shave))
         m, bm = torch.cat(mses), torch.cat(bics)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from vsrkit.builders import build_network
+from vsrkit.data.patch_grid import bicubic_patches
 from vsrkit.engine import checkpoint as ckpt
 from vsrkit.errors import ConfigError
 from vsrkit.stdo.runs import train_in_process, write_options
@@ -26,8 +27,7 @@ class Bicubic(nn.Module):
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic",
-                                               align_corners=False).clamp(0, 1)
+        return bicubic_patches(x, self.scale)
 
 
 def default_network(scale: int) -> dict:

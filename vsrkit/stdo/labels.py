@@ -9,13 +9,13 @@ and continues after them.
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from vsrkit.data.patch_grid import patch_psnr, to_patches
 from vsrkit.data.storage import read_png
 from vsrkit.errors import DataError
 from vsrkit.fileio import write_text_atomic
@@ -24,22 +24,6 @@ from vsrkit.stdo.grid import read_grid
 from vsrkit.stdo.workdir import WorkDir, check_settings, frame_name, write_record
 
 log = logging.getLogger("vsrkit")
-
-
-def to_patches(frame: np.ndarray, rows: int, cols: int) -> torch.Tensor:
-    """``(h, w, 3)`` uint8 -> ``(rows*cols, 3, h/rows, w/cols)`` float in [0, 1], row-major."""
-    h, w, c = frame.shape
-    t = torch.from_numpy(np.ascontiguousarray(frame)).float().div_(255)
-    t = t.reshape(rows, h // rows, cols, w // cols, c).permute(0, 2, 4, 1, 3)
-    return t.reshape(rows * cols, c, h // rows, w // cols)
-
-
-def patch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> list[float]:
-    """PSNR (dB, peak 255) of each of ``(n, c, h, w)`` outputs in [0, 1] (rounded to 8 bits) against 8-bit GT."""
-    a = (sr.clamp(0, 1) * 255).round().double()
-    b = (hr * 255).round().double()
-    mse = ((a - b) ** 2).flatten(1).mean(1)
-    return [float("inf") if m == 0 else 10 * math.log10(255.0 ** 2 / float(m)) for m in mse]
 
 
 def _complete_frames(path: str, per_frame: int) -> dict[int, list[str]]:

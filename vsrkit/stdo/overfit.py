@@ -10,8 +10,16 @@ Two ways, by ``mode``:
   mixes chunks, the loss is the mean over the batch and the best checkpoint goes by the summed loss, so each
   network sees ~batch/k patches a step (one process and one data loader for all k networks).
 
-Either way ``models/net_g_stdo_net<j>.pth`` hold the chunk networks and ``models/net_g_stdo.pth`` is the index
-(``path.pretrain_network_g`` of a ``RoutedVSRModel``).
+- ``joint`` (vsrkit's design of the paper's "data-aware joint training"): one network for all chunks,
+  ``ChunkConditionedSR`` (the backbone plus a per-chunk channel modulation of its head features, 2 k C numbers),
+  trained on every patch with difficulty-weighted sampling: each patch of chunk j appears ``r_j`` times an epoch,
+  ``r_j = round((m_j / min_i m_i) ** alpha)`` (at most ``max_repeat``), ``m_j`` the chunk's mean label MSE
+  (``255^2 10^(-psnr/10)``, the general model's error), ``alpha = 0.5`` by default.
+
+``models/net_g_stdo_net<j>.pth`` hold the chunk networks and ``models/net_g_stdo.pth`` is the index
+(``path.pretrain_network_g`` of a ``RoutedVSRModel``); the joint network is ``models/net_g_stdo_joint.pth``
+(``path.pretrain_network_g`` of a ``VideoSRModel`` with ``network_g: {type: ChunkConditionedSR, ...}``; the
+dataset's ``route_key: chunk`` feeds its ``chunk`` input).
 """
 from __future__ import annotations
 
@@ -31,7 +39,8 @@ from vsrkit.stdo.workdir import WorkDir, check_settings, read_record, write_reco
 
 log = logging.getLogger("vsrkit")
 
-MODES = ("separate", "routed")
+MODES = ("separate", "routed", "joint")
+JOINT_FILE = "net_g_stdo_joint.pth"
 
 
 def dataset_section(wd: WorkDir, video: dict, scale: int, grid: dict, k: int, chunk: int | None, batch: int,
@@ -56,13 +65,39 @@ def chunk_sizes(wd: WorkDir, video: dict, scale: int, k: int) -> list[int]:
     return [ids.count(j) for j in range(k)]
 
 
+def chunk_repeats(wd: WorkDir, video: dict, scale: int, k: int, alpha: float, max_repeat: int) -> list[int]:
+    """``r_j`` of the joint mode (see the module docstring) from the labels of the training patches."""
+    from vsrkit.data.vsd4k_dataset import read_patch_labels
+
+    labels = read_patch_labels(str(wd.labels(scale)))
+    start, end = video["train_frames"]
+    mse = [[] for _ in range(k)]
+    for key, j in read_patch_chunks(str(wd.chunks(scale, k))).items():
+        if start <= key[0] < end:
+            mse[j].append(255.0 ** 2 * 10 ** (-labels[key] / 10))
+    m = [sum(v) / len(v) for v in mse]
+    low = min(m) or 1e-12
+    return [int(min(max_repeat, max(1, round((v / low) ** alpha)))) for v in m]
+
+
 def run_options(wd: WorkDir, scale: int, k: int, mode: str, network: dict | None, epochs: int, batch: int,
-                lr: float, eta_min: float, nproc: int, workers: int, seed: int) -> list[dict]:
+                lr: float, eta_min: float, nproc: int, workers: int, seed: int, alpha: float = 0.5,
+                max_repeat: int = 8) -> list[dict]:
     """The option dicts of the run(s) of ``mode``."""
     video, grid = wd.video(), read_grid(str(wd.root), scale)
     sizes = chunk_sizes(wd, video, scale, k)
     base = f"stdo_{video['video']}_x{scale}_k{k}"
     opts = []
+    if mode == "joint":
+        repeats = chunk_repeats(wd, video, scale, k, alpha, max_repeat)
+        backbone = dict(network or {"type": "WDSR", "scale": int(scale)})
+        net = {"type": "ChunkConditionedSR", "backbone": backbone, "num_chunks": k}
+        n = sum(r * c for r, c in zip(repeats, sizes))
+        opt = training_options(f"{base}_joint", scale, n, net, epochs, batch, lr, eta_min, nproc, seed)
+        section = dataset_section(wd, video, scale, grid, k, None, batch // nproc, workers, route_key="chunk")
+        opt["datasets"] = {"train": {**section, "chunk_repeat": repeats}}
+        opt["path"] = {"experiments_root": str(wd.runs(scale, k) / "joint")}
+        return [opt]
     if mode == "separate":
         for j, n in enumerate(sizes):
             opt = training_options(f"{base}_chunk{j}", scale, n, network, epochs, batch, lr, eta_min, nproc, seed)
@@ -106,7 +141,7 @@ def write_index(wd: WorkDir, scale: int, k: int, sources: list[Path], meta: dict
 def overfit_chunks(work: str, scale: int, num_chunks: int = 2, mode: str = "separate", network: dict | None = None,
                    epochs: int = EPOCHS, batch: int = BATCH, lr: float = LR, eta_min: float = ETA_MIN,
                    jobs: int = 1, gpus: list[str] | None = None, nproc: int = 1, workers: int = 2, seed: int = SEED,
-                   overwrite: bool = False) -> dict:
+                   overwrite: bool = False, alpha: float = 0.5, max_repeat: int = 8) -> dict:
     """Run the train stage (see the module docstring); returns the stage record."""
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r}: one of {', '.join(MODES)}")
@@ -114,12 +149,16 @@ def overfit_chunks(work: str, scale: int, num_chunks: int = 2, mode: str = "sepa
     chunks = read_record(wd.chunks_manifest(scale, k))
     if not chunks or not chunks.get("done"):
         raise DataError(f"{work}: no chunks for x{scale} k={k}; run the chunks stage first")
-    opts = run_options(wd, scale, k, mode, network, epochs, batch, lr, eta_min, nproc, workers, seed)
+    opts = run_options(wd, scale, k, mode, network, epochs, batch, lr, eta_min, nproc, workers, seed, alpha,
+                       max_repeat)
     settings = {"scale": scale, "num_chunks": k, "mode": mode, "network": opts[0]["network_g"], "epochs": epochs,
                 "batch": batch, "lr": lr, "eta_min": eta_min, "nproc": nproc, "seed": seed,
                 "chunks": chunks["settings"]}
+    if mode == "joint":
+        settings.update(alpha=alpha, max_repeat=max_repeat,
+                        chunk_repeat=opts[0]["datasets"]["train"]["chunk_repeat"])
     record = check_settings(wd.train_manifest(scale, k), settings, overwrite, "train")
-    if record and record.get("done") and wd.index(scale, k).is_file():
+    if record and record.get("done") and Path(record.get("index", "")).is_file():
         log.info("train x%d k=%d: up to date (%s)", scale, k, wd.index(scale, k))
         return record
     if overwrite and wd.runs(scale, k).exists():
@@ -131,6 +170,15 @@ def overfit_chunks(work: str, scale: int, num_chunks: int = 2, mode: str = "sepa
     else:
         for f in files:
             train_in_process(f)
+    if mode == "joint":
+        src = _best(Path(opts[0]["path"]["experiments_root"]) / "models")
+        wd.models(scale, k).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, wd.models(scale, k) / f".{JOINT_FILE}.tmp")
+        (wd.models(scale, k) / f".{JOINT_FILE}.tmp").replace(wd.models(scale, k) / JOINT_FILE)
+        size = sum(p.numel() for p in ckpt.load_file(src)["params"].values())
+        return write_record(wd.train_manifest(scale, k), "train", settings, True,
+                            index=str(wd.models(scale, k) / JOINT_FILE), options=[str(f) for f in files],
+                            params_per_network=[size], best=[(ckpt.load_file(src).get("meta") or {}).get("value")])
     if mode == "separate":
         sources = [_best(Path(o["path"]["experiments_root"]) / "models") for o in opts]
     else:
@@ -146,8 +194,21 @@ def overfit_chunks(work: str, scale: int, num_chunks: int = 2, mode: str = "sepa
                         best=[(ckpt.load_file(s).get("meta") or {}).get("value") for s in sources])
 
 
+class JointRouter(torch.nn.Module):
+    """The joint network behind the routed interface: ``forward(lq, route)`` passes the route as its ``chunk``."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, lq: torch.Tensor, route: torch.Tensor) -> torch.Tensor:
+        return self.net(lq, route)
+
+
 def load_routed(work: str, scale: int, k: int, device: torch.device | str = "cpu"):
-    """The k chunk networks of the train stage as one ``RoutedNetworks`` (eval mode) and the train record."""
+    """The train stage's networks behind one interface, ``model(lq (n, t, c, h, w), route)`` with a route per item
+    or a chunk grid per frame: the k chunk networks as ``RoutedNetworks``, or the joint network (eval mode); and
+    the train record."""
     from vsrkit.builders import build_network
     from vsrkit.models.routed_model import RoutedNetworks
 
@@ -155,6 +216,10 @@ def load_routed(work: str, scale: int, k: int, device: torch.device | str = "cpu
     record = read_record(wd.train_manifest(scale, k))
     if not record or not record.get("done"):
         raise DataError(f"{work}: no trained chunk models for x{scale} k={k}; run the train stage first")
+    if record["settings"]["mode"] == "joint":
+        net = build_network(record["settings"]["network"], where="train record network")
+        ckpt.load_network(net, wd.models(scale, k) / JOINT_FILE, "params")
+        return JointRouter(net).to(device).eval(), record
     index = ckpt.load_file(wd.index(scale, k))
     nets = []
     for name in index["routed"]["files"]:
