@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vsrkit.archs.mvvsr_arch import MVVSR  # noqa: E402
+from vsrkit.fileio import write_text_atomic  # noqa: E402
 from vsrkit.losses import CharbonnierLoss  # noqa: E402
 
 SCALE = 4
@@ -210,12 +210,8 @@ def print_report(result: dict) -> None:
 
 
 def write_json(path: str, result: dict) -> None:
-    """Write ``result`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    """Write ``result`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 def parse_args(argv):

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout
 
 from vsrkit.cli import run_cli  # noqa: E402
 from vsrkit.errors import ConfigError, VsrkitError  # noqa: E402
+from vsrkit.fileio import write_text_atomic  # noqa: E402
 from vsrkit.options import load_options  # noqa: E402
 
 #: variant -> network_g overrides
@@ -239,12 +240,6 @@ def target_lines(diff_header: list[str], diff_rows: list[list]) -> list[str]:
     return out
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # ------------------------------------------------------------------------------------------------ main
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,9 +293,9 @@ def main(argv) -> int:
           f"{to_markdown(diff_header, diff_rows, signed=True)}")
     if targets:
         md += "\n## Quality targets (issue 5)\n\n" + "\n".join(targets) + "\n"
-    write_atomic(args.out / "ablation.md", md)
-    write_atomic(args.out / "ablation.csv", to_csv(header, rows))
-    write_atomic(args.out / "ablation_diff.csv", to_csv(diff_header, diff_rows))
+    write_text_atomic(args.out / "ablation.md", md)
+    write_text_atomic(args.out / "ablation.csv", to_csv(header, rows))
+    write_text_atomic(args.out / "ablation_diff.csv", to_csv(diff_header, diff_rows))
     print("\n" + md, flush=True)
     print(f"wrote {args.out / 'ablation.md'}, ablation.csv, ablation_diff.csv")
     return 0

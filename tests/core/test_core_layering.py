@@ -55,7 +55,8 @@ def _is_module(dotted: str) -> bool:
 
 
 def _module_name(path: Path) -> tuple[str, bool]:
-    """``vsrkit/codec/motion.py`` -> ``('vsrkit.codec.motion', False)``; a package's ``__init__.py`` -> ``(.., True)``."""
+    """``vsrkit/codec/motion.py`` -> ``('vsrkit.codec.motion', False)``; ``vsrkit/codec/__init__.py`` ->
+    ``('vsrkit.codec', True)``."""
     parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         return ".".join(parts[:-1]), True

@@ -25,7 +25,7 @@ import shutil
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
-from vsrkit.fileio import write_json_atomic
+from vsrkit.fileio import replace_dir, write_json_atomic
 from vsrkit.folders import check_separate, list_clips
 from vsrkit.manifest import MANIFEST, read_manifest
 
@@ -140,8 +140,7 @@ def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
             raise DataError(f"{tmp_dir}: could not write PNG; check free space and permissions")
     if motion is not None:
         save_motion(motion_file, motion)  # atomic; written before the frames folder appears, so "lq/<clip>" = done
-    shutil.rmtree(lq_dir, ignore_errors=True)
-    os.replace(tmp_dir, lq_dir)
+    replace_dir(tmp_dir, lq_dir)
     return clip
 
 

@@ -28,9 +28,10 @@ import numpy as np
 
 from vsrkit.codec.encoder_check import (EncodeResult, format_params, parse_params, require_params,
                                         require_setting)
-from vsrkit.codec.pyav_encode import as_frame_list, encode_with_pyav, tmp_path_for
+from vsrkit.codec.pyav_encode import as_frame_list, encode_with_pyav
 from vsrkit.codec.yuv import write_yuv420p
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import atomic_path
 
 #: HM-16.5 encoder_lowdelay_P_main.cfg: QPOffset of Frame1..Frame4 of the GOP of 4
 HM_LDP_QP_OFFSETS = (3, 2, 3, 1)
@@ -255,10 +256,9 @@ def remux_hevc_to_mp4(bitstream: str, path: str, fps: int, where: str) -> int:
     """
     import av
 
-    tmp = tmp_path_for(path)
     count = 0
     try:
-        with av.open(bitstream, format="hevc") as inp:
+        with atomic_path(path, keep_ext=True) as tmp, av.open(bitstream, format="hevc") as inp:
             stream = inp.streams.video[0]
             with av.open(tmp, "w") as out:
                 ostream = out.add_stream_from_template(stream)
@@ -275,10 +275,6 @@ def remux_hevc_to_mp4(bitstream: str, path: str, fps: int, where: str) -> int:
             if stream.codec_context.has_b_frames:
                 raise ConfigError(f"{where}: the HEVC stream reorders pictures (random-access config); vsrkit "
                                   f"supports low-delay configs only (e.g. HM encoder_lowdelay_P_main.cfg)")
-        os.replace(tmp, path)
     except av.error.FFmpegError as exc:
         raise DataError(f"{where}: cannot read the encoder's HEVC output ({exc})") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return count

@@ -13,12 +13,13 @@ import numpy as np
 
 from vsrkit.codec.motion import MotionClip
 from vsrkit.errors import DataError
+from vsrkit.fileio import atomic_path
 
 REQUIRED_KEYS = ("mv_bwd", "mv_fwd", "frame_types")
 
 
 def save_motion(npz_path, clip: MotionClip) -> None:
-    """Write ``clip``'s motion (frames are not saved) to ``npz_path`` via a temporary file and ``os.replace``."""
+    """Write ``clip``'s motion (frames are not saved) to ``npz_path`` atomically (:func:`vsrkit.fileio.atomic_path`)."""
     npz_path = str(npz_path)
     arrays = {"mv_bwd": np.asarray(clip.mv_bwd, np.float16), "mv_fwd": np.asarray(clip.mv_fwd, np.float16),
               "frame_types": np.asarray(clip.frame_types, np.uint8)}
@@ -28,16 +29,8 @@ def save_motion(npz_path, clip: MotionClip) -> None:
         arrays["valid_bwd"] = np.asarray(clip.valid_bwd, bool)
     if clip.valid_fwd is not None:
         arrays["valid_fwd"] = np.asarray(clip.valid_fwd, bool)
-    folder = os.path.dirname(os.path.abspath(npz_path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(npz_path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, npz_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(npz_path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_motion(npz_path) -> MotionClip:

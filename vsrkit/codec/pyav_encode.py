@@ -1,7 +1,6 @@
 """Shared PyAV encoding loop: RGB frames -> yuv420p (averaged chroma) -> libx264/libx265 -> mp4, atomically."""
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 
 import numpy as np
@@ -9,6 +8,7 @@ import numpy as np
 from vsrkit.codec.encoder_check import (capture_option_errors, check_av_options, encoder_settings_from_bitstream)
 from vsrkit.codec.yuv import check_rgb_frame, rgb_to_yuv420p, yuv420p_to_i420
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import atomic_path
 
 
 def frame_rate(fps) -> Fraction:
@@ -26,13 +26,6 @@ def frame_rate(fps) -> Fraction:
 def frame_rate_record(rate: Fraction) -> int | str:
     """How a frame rate is recorded in settings and manifests: an int when whole, else ``'num/den'``."""
     return rate.numerator if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
-
-
-def tmp_path_for(path: str) -> str:
-    """A temporary name in the same folder as ``path`` (same extension, so muxers pick the right format)."""
-    folder, base = os.path.split(os.path.abspath(path))
-    stem, ext = os.path.splitext(base)
-    return os.path.join(folder, f".{stem}.tmp-{os.getpid()}{ext}")
 
 
 def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, threads: int,
@@ -53,12 +46,10 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, thr
     import av
 
     rate = frame_rate(fps)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = tmp_path_for(path)
     first_packet = b""
     n = 0
     width = height = None
-    try:
+    with atomic_path(path, keep_ext=True) as tmp:  # same extension as path, so the muxer picks the format
         with capture_option_errors(where):
             container = av.open(tmp, mode="w")
             try:
@@ -95,10 +86,6 @@ def encode_with_pyav(frames, path: str, codec_name: str, options: dict, fps, thr
         version, reported = encoder_settings_from_bitstream(data)
         if check is not None:
             check(reported)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return n, width, height, version, reported
 
 

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
-from vsrkit.fileio import write_json_atomic
+from vsrkit.fileio import replace_dir, write_json_atomic
 
 #: colour photographs in scikit-image's wheel (loaded offline); grey ones are converted to RGB
 TRAIN_PHOTOS = ("rocket", "stereo_motorcycle", "camera", "coins", "page", "text", "moon", "horse",
@@ -293,13 +293,7 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
             manifest.setdefault("clips", {})[split] = sorted(result["records"])
         manifest["build_seconds"] = round(time.time() - start, 2)
         write_json_atomic(os.path.join(tmp, "manifest.json"), manifest)
-        if os.path.exists(root):  # overwrite: swap in the new dataset, then drop the old one
-            old = f"{root}.old-{os.getpid()}"
-            os.rename(root, old)
-            os.rename(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, root)
+        replace_dir(tmp, root)  # overwrite: the old dataset is set aside, then dropped once the new one is in
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root

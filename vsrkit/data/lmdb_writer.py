@@ -18,6 +18,7 @@ import numpy as np
 
 from vsrkit.data.storage import DiskStorage, LMDB_META, decode_image, encode_png, lmdb_key, png_shape
 from vsrkit.errors import DataError
+from vsrkit.fileio import replace_dir
 from vsrkit.folders import check_separate
 from vsrkit.manifest import MANIFEST, find_manifest
 
@@ -132,9 +133,7 @@ def make_lmdb(input_dir: str, output: str, workers: int = 2, compression: str = 
         lock = os.path.join(tmp, "lock.mdb")
         if os.path.exists(lock):
             os.remove(lock)
-        if os.path.exists(output):
-            shutil.rmtree(output)
-        os.replace(tmp, output)
+        replace_dir(tmp, output)  # an old output (--overwrite) is set aside, then deleted
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return len(items)

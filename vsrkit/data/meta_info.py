@@ -9,6 +9,7 @@ import os
 from typing import NamedTuple
 
 from vsrkit.errors import DataError
+from vsrkit.fileio import write_text_atomic
 
 
 class ClipInfo(NamedTuple):
@@ -49,12 +50,7 @@ def format_meta_line(info: ClipInfo) -> str:
 
 def write_meta_info(path: str, infos: list[ClipInfo]) -> None:
     """Write ``infos`` to ``path`` (temporary name in the same folder, then rename)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        for info in infos:
-            f.write(format_meta_line(info) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(format_meta_line(info) + "\n" for info in infos))
 
 
 def scan_storage(storage, clips: list[str] | None = None) -> list[ClipInfo]:

@@ -19,6 +19,7 @@ from typing import Iterator
 
 from vsrkit.data.storage import IMAGE_EXTENSIONS
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import replace_dir
 
 MODES = ("symlink", "hardlink", "copy", "move")
 RESTORE_LIST = "RESTORE.txt"
@@ -94,7 +95,7 @@ def staged_output(output: str, overwrite: bool = False) -> Iterator[str]:
             _MOVES.reset(token)
         done = _move_sources(moves, tmp)
         try:
-            _replace(tmp, output)
+            replace_dir(tmp, output)  # an old output is set aside and deleted only afterwards
         except BaseException:
             keep_tmp = not _move_back(done, tmp)
             raise
@@ -142,23 +143,3 @@ def _move_back(done: list[tuple[str, str]], tmp: str) -> bool:
         with open(os.path.join(tmp, RESTORE_LIST), "w") as f:
             f.writelines(f"{dst}\t{src}\n" for src, dst in left)
     return not left
-
-
-def _replace(tmp: str, output: str) -> None:
-    """Rename ``tmp`` to ``output``; an existing ``output`` is set aside first and deleted only afterwards."""
-    aside = None
-    if os.path.lexists(output):
-        aside = f"{output}.old-{os.getpid()}"
-        shutil.rmtree(aside, ignore_errors=True)
-        os.replace(output, aside)
-    try:
-        os.replace(tmp, output)
-    except BaseException:
-        if aside is not None:
-            os.replace(aside, output)
-        raise
-    if aside is not None:
-        if os.path.isdir(aside) and not os.path.islink(aside):
-            shutil.rmtree(aside)
-        else:
-            os.remove(aside)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import atomic_path, write_bytes_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 LMDB_META = "meta_info.txt"
@@ -65,11 +66,7 @@ def encode_png(frame: np.ndarray, compression: int = 1) -> bytes:
 
 def write_png(path: str, frame: np.ndarray, compression: int = 1) -> None:
     """Write an RGB uint8 frame to ``path`` atomically (temporary name in the same folder, then ``os.replace``)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    with open(tmp, "wb") as f:
-        f.write(encode_png(frame, compression))
-    os.replace(tmp, path)
+    write_bytes_atomic(path, encode_png(frame, compression))
 
 
 def read_png(path: str) -> np.ndarray:
@@ -107,13 +104,8 @@ def write_yuv420(path: str, frames: Iterable[np.ndarray]) -> int:
     rename to ``path``; returns the frame count."""
     from vsrkit.codec.yuv import write_yuv420p
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         count, _, _ = write_yuv420p(tmp, frames)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return count
 
 

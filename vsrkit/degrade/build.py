@@ -17,7 +17,7 @@ from importlib import metadata
 import numpy as np
 
 from vsrkit.errors import DataError
-from vsrkit.fileio import write_json_atomic
+from vsrkit.fileio import atomic_path, write_json_atomic
 from vsrkit.folders import list_clips
 from vsrkit.manifest import MANIFEST, read_manifest
 
@@ -104,10 +104,9 @@ def _degrade_one(task: tuple[str, str, dict]) -> str:
         out = degrade_frame(img, settings)  # per-channel operations: BGR order needs no conversion
     except ValueError as exc:
         raise DataError(f"{src}: {exc}") from None
-    tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.tmp-{os.getpid()}.png")
-    if not cv2.imwrite(tmp, out):
-        raise DataError(f"{tmp}: could not write; check free space and permissions of the output folder")
-    os.replace(tmp, dst)
+    with atomic_path(dst, keep_ext=True) as tmp:  # a .png name: cv2 picks the format by the extension
+        if not cv2.imwrite(tmp, out):
+            raise DataError(f"{tmp}: could not write; check free space and permissions of the output folder")
     return dst
 
 

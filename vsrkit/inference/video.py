@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vsrkit.errors import CheckpointError, ConfigError, DataError
+from vsrkit.fileio import atomic_path
 
 NON_H264_POLICIES = ("fail", "spynet")
 #: file name endings of the containers the output video can be written in (H.264 muxes into each)
@@ -193,9 +194,6 @@ def write_png(path: str, rgb: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG atomically (temporary name in the same folder, then rename)."""
     import cv2
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}.png")
-    if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise DataError(f"{path}: could not write the comparison image (check the folder permissions)")
-    os.replace(tmp, path)
+    with atomic_path(path, keep_ext=True) as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise DataError(f"{path}: could not write the comparison image (check the folder permissions)")

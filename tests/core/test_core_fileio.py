@@ -1,0 +1,88 @@
+"""vsrkit.fileio: every atomic write of the project (files by content or by name, finished folders swapped in)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vsrkit import fileio
+from vsrkit.fileio import atomic_path, replace_dir, temp_path, write_json_atomic, write_text_atomic
+
+
+def test_temp_path_is_hidden_next_to_the_target_and_can_keep_the_extension(tmp_path):
+    pid = os.getpid()
+    assert temp_path(tmp_path / "a" / "x.png") == str(tmp_path / "a" / f".x.png.tmp-{pid}")
+    assert temp_path(tmp_path / "x.png", keep_ext=True) == str(tmp_path / f".x.tmp-{pid}.png")
+
+
+def test_atomic_path_renames_on_success_and_creates_the_folder(tmp_path):
+    target = tmp_path / "sub" / "frame.png"
+    with atomic_path(target, keep_ext=True) as tmp:
+        assert tmp.endswith(".png") and not target.exists()
+        import cv2
+
+        assert cv2.imwrite(tmp, np.full((4, 6, 3), 7, np.uint8))  # a writer that needs a name with an extension
+    assert target.is_file() and os.listdir(target.parent) == ["frame.png"]
+
+
+def test_atomic_path_keeps_the_old_file_and_removes_the_temporary_one_on_failure(tmp_path):
+    target = tmp_path / "motion.npz"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="writer failed"):
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, a=np.arange(3))
+            raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["motion.npz"]
+
+
+def test_atomic_path_takes_a_folder_and_removes_a_half_written_one(tmp_path):
+    with atomic_path(tmp_path / "db.lmdb") as tmp:
+        os.makedirs(tmp)
+        Path(tmp, "data.mdb").write_bytes(b"x")
+    assert (tmp_path / "db.lmdb" / "data.mdb").read_bytes() == b"x"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(tmp_path / "other.lmdb") as tmp:
+            os.makedirs(tmp)
+            Path(tmp, "data.mdb").write_bytes(b"x")
+            raise KeyboardInterrupt
+    assert sorted(os.listdir(tmp_path)) == ["db.lmdb"]
+
+
+def test_write_text_and_json_atomic(tmp_path):
+    write_text_atomic(tmp_path / "a" / "t.txt", "é\n")
+    assert (tmp_path / "a" / "t.txt").read_bytes() == "é\n".encode()
+    write_json_atomic(tmp_path / "j.json", {"b": 1, "a": Path("p")})
+    assert (tmp_path / "j.json").read_text() == '{\n  "a": "p",\n  "b": 1\n}\n'
+    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+
+
+def test_replace_dir_swaps_a_folder_in_and_drops_the_old_one(tmp_path):
+    new, out = tmp_path / "out.tmp-1", tmp_path / "out"
+    new.mkdir()
+    (new / "f").write_text("new")
+    replace_dir(new, out)  # no old output
+    assert (out / "f").read_text() == "new" and not new.exists()
+    new.mkdir()
+    (new / "g").write_text("newer")
+    replace_dir(new, out)
+    assert os.listdir(out) == ["g"] and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_replace_dir_puts_the_old_folder_back_when_the_rename_fails(tmp_path, monkeypatch):
+    new, out = tmp_path / "new", tmp_path / "out"
+    new.mkdir()
+    out.mkdir()
+    (out / "old.txt").write_text("previous")
+    real = os.replace
+
+    def failing(a, b):
+        if os.fspath(a) == str(new):
+            raise OSError(13, "Permission denied")
+        return real(a, b)
+
+    monkeypatch.setattr(fileio.os, "replace", failing)
+    with pytest.raises(OSError, match="Permission denied"):
+        replace_dir(new, out)
+    assert (out / "old.txt").read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["new", "out"]
+
