@@ -41,7 +41,8 @@ setup(
     packages=find_packages(include=["vsrkit", "vsrkit.*"]),
     package_data={"vsrkit.ops.dcn": ["csrc/*"]},
     install_requires=read_requirements(),
-    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "ninja"]},  # ninja: the DCN kernel emulation test
+    extras_require={"test": ["pytest>=7", "pytest-timeout>=2", "ninja"],  # ninja: the DCN kernel emulation test
+                    "onnx": ["onnx>=1.15", "onnxruntime>=1.17"]},  # STDO deployment (scripts/stdo_pipeline.py export)
     ext_modules=ext_modules,
     cmdclass=cmdclass,
 )

@@ -9,6 +9,8 @@
     python scripts/stdo_pipeline.py train    --work $W --scale 2 --num-chunks 2 [--jobs 2 --gpus 0,1]
     python scripts/stdo_pipeline.py infer    --work $W --scale 2 --num-chunks 2 --frames test
     python scripts/stdo_pipeline.py evaluate --work $W --scale 2 --num-chunks 2 --protocol stdo   # or cafm
+    python scripts/stdo_pipeline.py export   --work $W --scale 2 --num-chunks 2   # ONNX (pip install onnx onnxruntime)
+    python scripts/stdo_pipeline.py bench    --scale 2                           # stitched fps at 1080p on the CPU
 
 Labels need a general SR model: ``--general-model ckpt.pth`` (vsrkit or published checkpoint; ``--general-net``
 for a configuration other than WDSR-A), ``--general-train FOLDER`` (vsrkit trains a WDSR on those images first),
@@ -123,6 +125,17 @@ def build_parser():
     s.add_argument("--shave", type=int, help="px off each side (default stdo: scale+4, cafm: scale+6)")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--device")
+
+    s = stage("export", "ONNX files of the chunk networks and the router, checked against PyTorch", chunks=True)
+
+    s = sub.add_parser("bench", help="stitched playback fps at 1080p on the CPU (published WDSR-A, random weights)")
+    s.add_argument("--scale", type=int, required=True)
+    s.add_argument("--net", help="network_g as YAML (default: WDSR-A at this scale)")
+    s.add_argument("--frames", type=int, default=2)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"], choices=["torch", "onnxruntime"])
+    s.add_argument("--hr", type=int, nargs=2, default=[1080, 1920], metavar=("H", "W"))
+    s.add_argument("--debug", action="store_true")
     return p
 
 
@@ -180,6 +193,15 @@ def main(argv=None) -> int:
 
         evaluate(args.work, args.scale, args.num_chunks, args.protocol, args.shave, args.batch, args.device,
                  progress)
+    elif args.stage == "export":
+        from vsrkit.stdo.export import export_work, to_json
+
+        print(to_json(export_work(args.work, args.scale, args.num_chunks)))
+    elif args.stage == "bench":
+        from vsrkit.stdo.export import bench_stitched, to_json
+
+        print(to_json(bench_stitched(args.scale, _yaml_dict(args.net, "--net"), hr=tuple(args.hr), frames=args.frames,
+                                     threads=args.threads, backends=tuple(args.backends))))
     return 0
 
 

@@ -175,3 +175,24 @@ def test_joint_mode_one_conditioned_network_with_weighted_sampling(run, tmp_path
     backbone_params = sum(p.numel() for p in model.net.backbone.parameters())
     assert record["params_per_network"] == [backbone_params + 2 * 2 * 4]  # + gamma, beta of 4 head channels x 2
     assert main(["evaluate", "--work", str(joint), "--quiet", "--scale", "2", "--protocol", "cafm"]) == 0
+
+
+def test_onnx_export_of_chunk_networks_and_router(run):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from vsrkit.stdo.export import bench_stitched
+
+    work, main = run
+    assert main(["export", "--work", str(work), "--quiet", "--scale", "2"]) == 0
+    result = json.loads((work / "X2" / "k2" / "onnx" / "export.json").read_text())
+    assert len(result["models"]) == 2 and result["router"]["matches_torch"]
+    for m in result["models"]:
+        assert m["max_abs_diff_vs_torch"] < 1e-5 and m["max_abs_diff_folded_vs_trained"] < 1e-5 and m["bytes"] > 0
+    speed = bench_stitched(2, yaml_net(), grid=(4, 2), hr=(32, 64), frames=1)
+    assert set(speed["backends"]) == {"torch", "onnxruntime"} and speed["backends"]["torch"]["fps"] > 0
+
+
+def yaml_net():
+    import yaml
+
+    return yaml.safe_load(NET)
