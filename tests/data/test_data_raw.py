@@ -164,13 +164,13 @@ def test_make_raw_resumes_an_interrupted_run(roots, tmp_path):
     index["complete"] = False
     index_path.write_text(json.dumps(index))
     os.remove(clip_file(str(out), "001"))
-    (out / "001.npy.tmp-123").write_bytes(b"partial")
+    (out / ".001.npy.tmp-123").write_bytes(b"partial")
     with pytest.raises(DataError, match=r"stopped after 1 of 2 clips; run scripts/make_raw.py again"):
         RawStorage(str(out))
     before = os.stat(clip_file(str(out), "000")).st_mtime_ns
     make_raw(str(roots / "gt"), str(out), workers=1, progress=False)
     assert os.stat(clip_file(str(out), "000")).st_mtime_ns == before  # kept, not re-written
-    assert not (out / "001.npy.tmp-123").exists()
+    assert not (out / ".001.npy.tmp-123").exists()
     done = RawStorage(str(out))
     np.testing.assert_array_equal(done.read("001", 5), open_storage(str(roots / "gt")).read("001", 5))
     with pytest.raises(DataError, match="already exists"):
@@ -224,3 +224,22 @@ def test_frames_to_tensor_is_bitwise_the_float_division():
     assert torch.equal(frames_to_tensor(values), old)
     view = values[:, ::-1].swapaxes(1, 2)  # a flipped, transposed view
     assert torch.equal(frames_to_tensor(view), frames_to_tensor(np.ascontiguousarray(view)))
+
+
+def test_vsd4k_patches_from_raw_equal_disk(tmp_path):
+    from vsrkit.data.synthetic import make_paired_clips
+
+    make_paired_clips(str(tmp_path / "HR"), str(tmp_path / "LR"), {"game_15s": 3}, lq_size=(8, 12), scale=2)
+    for name in ("HR", "LR"):
+        make_raw(str(tmp_path / name), str(tmp_path / f"{name}.raw"), workers=1, progress=False)
+    sets = {kind: DATASETS.get("VSD4KDataset")(dataroot_gt=str(tmp_path / f"HR{suffix}"),
+                                               dataroot_lq=str(tmp_path / f"LR{suffix}"), video="game_15s", scale=2,
+                                               patch_grid=[3, 2], io_backend={"type": kind}, use_hflip=True,
+                                               use_rot=True)
+            for kind, suffix in (("disk", ""), ("raw", ".raw"))}
+    for index in (0, 7, 17):
+        items = {}
+        for name, ds in sets.items():
+            random.seed(index)
+            items[name] = ds[index]
+        _assert_items_equal(items)

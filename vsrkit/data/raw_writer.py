@@ -8,7 +8,7 @@ Sources, told apart by what ``input`` holds:
 - a folder of motion ``<clip>.npz`` files (``dataroot_motion``): a raw *motion* root (fields keep their dtype);
 - otherwise a folder of clips ``<input>/<clip>/<frames>`` (PNG...), or one clip's frames (named after the folder).
 
-Each clip is written to ``<file>.tmp-<pid>`` and renamed; after each clip the index ``raw_info.json`` is rewritten
+Each clip is written to a temporary name (``vsrkit.fileio.atomic_path``) and renamed; after each clip the index ``raw_info.json`` is rewritten
 (atomically) with the clips done so far and ``complete: false``; the last write sets ``complete: true``. Running the
 same command again after an interruption keeps the clips already done (their files and sizes are checked) and
 converts the rest. The source's ``manifest.json`` is copied so that datasets still check their options.
@@ -25,7 +25,7 @@ import numpy as np
 from vsrkit.data.storage import DiskStorage, LmdbStorage, YuvStorage
 from vsrkit.data.storage_raw import MOTION_ARRAYS, RAW_FORMAT, RAW_INDEX, RAW_VERSION, clip_file
 from vsrkit.errors import ConfigError, DataError
-from vsrkit.fileio import write_json_atomic
+from vsrkit.fileio import atomic_path, write_json_atomic
 from vsrkit.folders import check_separate
 from vsrkit.manifest import MANIFEST, find_manifest
 
@@ -94,15 +94,8 @@ def clip_bytes(store, kind: str, input_dir: str, source_clip: str) -> int:
 
 def _write_npy(path: str, array: np.ndarray) -> None:
     """``array`` as a .npy file at ``path``, written to a temporary name and renamed."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
 
 
 def _convert_frames(store, source_clip: str, path: str) -> dict:
@@ -110,9 +103,7 @@ def _convert_frames(store, source_clip: str, path: str) -> dict:
     t = store.num_frames(source_clip)
     first = store.read(source_clip, 0)
     shape = (t, *first.shape)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
+    with atomic_path(path) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         arr[0] = first
         for i in range(1, t):
@@ -123,10 +114,6 @@ def _convert_frames(store, source_clip: str, path: str) -> dict:
             arr[i] = frame
         arr.flush()
         del arr
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {"shape": list(shape)}
 
 
