@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -96,13 +97,20 @@ def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_trai
 
     Returns a plain nested dict with ``opt['is_train']`` and ``opt['opt_path']`` set.
     Raises:
-        ConfigError: malformed YAML (file and line), unknown key (with a suggestion), wrong type, bad override.
+        ConfigError: malformed YAML (file and line), unknown key (with a suggestion), wrong type, bad override. An
+            error in a key that an override set names the ``--set`` item, not the file (overrides of sections
+            built from a registry are checked by :func:`vsrkit.builders.check_override`, which the launchers call).
     """
     path = Path(path)
     opt = _load_with_bases(path, chain=())
+    overrides = list(overrides)
+    origins = {}
     for item in overrides:
         apply_override(opt, item)
-    _validate(opt, schema_for(opt.get("model_type", DEFAULTS["model_type"]), str(path)), str(path), "")
+        origins[item.split("=", 1)[0].strip()] = item
+    source = _Source(str(path), origins)
+    model_type = opt.get("model_type", DEFAULTS["model_type"])
+    _validate(opt, schema_for(model_type, source("model_type")), source, "")
     for key in ("name",):
         if key not in opt:
             raise ConfigError(f"{path}: missing required key '{key}'")
@@ -111,6 +119,20 @@ def load_options(path: str | os.PathLike, overrides: Iterable[str] = (), is_trai
     opt["is_train"] = is_train
     opt["opt_path"] = str(path)
     return opt
+
+
+class _Source:
+    """Who gave the value at a dotted key: the ``--set`` item that set it (or a section above it), else the file."""
+
+    def __init__(self, file: str, origins: dict[str, str]):
+        self.file = file
+        self.origins = origins
+
+    def __call__(self, where: str) -> str:
+        for key_path, item in reversed(list(self.origins.items())):
+            if where == key_path or where.startswith(key_path + ".") or key_path.startswith(where + "."):
+                return f"--set {item}"
+        return self.file
 
 
 def schema_for(model_type: str, file: str = "") -> dict:
@@ -132,17 +154,66 @@ def _merge_schema(base: dict, extra: dict) -> dict:
     return base
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that gives the same key twice (YAML itself would silently keep the last one)."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys in a mapping (merge keys ``<<`` may still be overridden)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key '{key}' (first at line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (:class:`StrictLoader`)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (StrictLoader is a SafeLoader)
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What is wrong, in words a user can act on: a refused Python tag is not "malformed YAML"."""
+    problem = getattr(err, "problem", None) or (str(err).splitlines() or [type(err).__name__])[0]
+    if isinstance(err, DuplicateKeyError):
+        return f"{problem}; YAML would keep only the last one — remove or rename one of them"
+    tag = re.search(r"constructor for the tag '([^']+)'", problem)
+    if tag:
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        if name.startswith("!!python/"):
+            return (f"the tag '{name}' asks for a Python object; options are plain data (numbers, strings, lists, "
+                    f"mappings) and Python objects are refused for safety — write the value without the tag")
+        return f"unknown YAML tag '{name}'; options are plain data — write the value without the tag"
+    return f"malformed YAML ({problem}); check the indentation and quoting there"
+
+
 def read_yaml(path: Path) -> dict:
-    """safe_load one YAML file; malformed YAML -> ConfigError with file and line."""
+    """Load one YAML options file (safe, no duplicate keys); malformed YAML -> ConfigError with file and line."""
     if not path.is_file():
         raise ConfigError(f"options file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file (byte {err.start} is not UTF-8); -opt takes a YAML options "
+                          f"file") from None
+    try:
+        data = parse_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML ({problem}); check the indentation and quoting there") from None
+        raise ConfigError(f"{where}: {yaml_problem(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -187,9 +258,12 @@ def apply_override(opt: dict, item: str) -> None:
     if not all(keys):
         raise ConfigError(f"--set {item!r}: empty key in '{key_path}'")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {item!r}: value is not valid YAML; quote strings with spaces") from None
+        value = parse_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        problem = yaml_problem(err)
+        if problem.startswith("malformed YAML"):
+            problem = "value is not valid YAML; quote strings with spaces"
+        raise ConfigError(f"--set {item!r}: {problem}") from None
     node = opt
     for i, key in enumerate(keys[:-1]):
         child = node.get(key)
@@ -201,9 +275,11 @@ def apply_override(opt: dict, item: str) -> None:
     node[keys[-1]] = value
 
 
-def _validate(node: dict, schema: Any, file: str, prefix: str) -> None:
+def _validate(node: dict, schema: Any, source: Any, prefix: str) -> None:
     if schema is ANY or schema == OPEN:
         return
+    if isinstance(source, str):
+        source = _Source(source, {})
     for key, value in node.items():
         where = f"{prefix}{key}"
         if key in schema:
@@ -211,23 +287,23 @@ def _validate(node: dict, schema: Any, file: str, prefix: str) -> None:
         elif "*" in schema:
             rule = schema["*"]
         else:
-            raise ConfigError(f"{file}: unknown key '{where}'{suggest(key, schema)}")
-        _check_value(value, rule, file, where)
+            raise ConfigError(f"{source(where)}: unknown key '{where}'{suggest(key, schema)}")
+        _check_value(value, rule, source, where)
 
 
-def _check_value(value: Any, rule: Any, file: str, where: str) -> None:
+def _check_value(value: Any, rule: Any, source: Any, where: str) -> None:
     if rule is ANY:
         return
     if rule == REMOVABLE and value is None:
         return
     if rule in (OPEN, REMOVABLE):
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{where}' must be a mapping (with a 'type' key), got {value!r}")
+            raise ConfigError(f"{source(where)}: '{where}' must be a mapping (with a 'type' key), got {value!r}")
         return
     if isinstance(rule, dict):
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: '{where}' must be a mapping, got {value!r}")
-        _validate(value, rule, file, where + ".")
+            raise ConfigError(f"{source(where)}: '{where}' must be a mapping, got {value!r}")
+        _validate(value, rule, source, where + ".")
         return
     allowed = rule if isinstance(rule, tuple) else (rule,)
     types = tuple(a for a in allowed if isinstance(a, type))
@@ -239,7 +315,7 @@ def _check_value(value: Any, rule: Any, file: str, where: str) -> None:
     if float in types and isinstance(value, int) and not isinstance(value, bool):
         return
     expected = " or ".join([t.__name__ for t in types if t is not type(None)] + [repr(v) for v in literals])
-    raise ConfigError(f"{file}: '{where}' must be {expected}, got {value!r}")
+    raise ConfigError(f"{source(where)}: '{where}' must be {expected}, got {value!r}")
 
 
 def suggest(key: str, choices: Iterable[str]) -> str:

@@ -11,11 +11,14 @@ if __package__ in (None, ""):  # run as a script: import from the repository roo
 def test_main(argv) -> int:
     from vsrkit.engine.dist import cleanup
     from vsrkit.launch.tester import Tester
+    from vsrkit.builders import check_override
     from vsrkit.options import load_options
     from vsrkit.train import parse_args
 
     args = parse_args(argv, is_train=False)
     opt = load_options(args.opt, args.set, is_train=False)
+    for item in args.set:
+        check_override(opt, item)
     try:
         Tester(opt).run()
     finally:

@@ -1,4 +1,4 @@
-"""Train: ``python vsrkit/train.py -opt X.yml [--set a.b=c ...] [--auto_resume] [--debug]``.
+"""Train: ``python vsrkit/train.py -opt X.yml [--set a.b=c ...] [--auto_resume | --restart] [--debug]``.
 
 Works unchanged under ``torchrun --nproc_per_node=N`` (also ``--nnodes`` with rendezvous) and SLURM ``srun``.
 """
@@ -19,6 +19,9 @@ def parse_args(argv, is_train: bool) -> argparse.Namespace:
                         help="override options, e.g. --set train.total_iter=100 datasets.train.batch_size_per_gpu=2")
     if is_train:
         parser.add_argument("--auto_resume", action="store_true", help="continue from the newest readable state")
+        parser.add_argument("--restart", action="store_true",
+                            help="start over: move an existing experiment folder to <folder>_archived_<time> "
+                                 "(nothing is deleted)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--launcher", default=None, help="ignored (kept for BasicSR command lines)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -28,12 +31,15 @@ def parse_args(argv, is_train: bool) -> argparse.Namespace:
 def train_main(argv) -> int:
     from vsrkit.engine.dist import cleanup
     from vsrkit.launch.trainer import Trainer
+    from vsrkit.builders import check_override
     from vsrkit.options import load_options
 
     args = parse_args(argv, is_train=True)
     opt = load_options(args.opt, args.set, is_train=True)
+    for item in args.set:
+        check_override(opt, item)
     try:
-        Trainer(opt, auto_resume=args.auto_resume).train()
+        Trainer(opt, auto_resume=args.auto_resume, restart=args.restart).train()
     finally:
         cleanup()
     return 0

@@ -21,18 +21,20 @@ def test_malformed_yaml_names_file_and_line(tmp_path, run_script):
 
 def test_unknown_key_suggests(tiny_opt, run_script):
     res = run_script(["vsrkit/train.py", "-opt", tiny_opt, "--set", "train.totl_iter=3"])
-    assert_one_clear_line(res, "tiny.yml", "unknown key 'train.totl_iter'", "did you mean 'total_iter'")
+    assert_one_clear_line(res, "--set train.totl_iter=3: unknown key 'train.totl_iter'", "did you mean 'total_iter'")
 
 
 def test_unknown_arch_dataset_and_model_list_close_matches(tiny_opt, run_script):
     res = run_script(["vsrkit/train.py", "-opt", tiny_opt, "--set", "network_g.type=MVSR"])
-    assert_one_clear_line(res, "network_g.type: unknown arch 'MVSR'", "did you mean 'MVVSR'")
+    assert_one_clear_line(res, "--set network_g.type=MVSR: unknown arch 'MVSR'", "did you mean 'MVVSR'")
     res = run_script(["vsrkit/train.py", "-opt", tiny_opt, "--set", "datasets.train.type=SyntheticVideoDatset"])
-    assert_one_clear_line(res, "datasets.train.type: unknown dataset", "'SyntheticVideoDataset'")
+    assert_one_clear_line(res, "--set datasets.train.type=SyntheticVideoDatset: unknown dataset",
+                          "'SyntheticVideoDataset'")
     res = run_script(["vsrkit/train.py", "-opt", tiny_opt, "--set", "model_type=VideoSRModle"])
     assert_one_clear_line(res, "unknown model 'VideoSRModle'", "'VideoSRModel'")
     res = run_script(["vsrkit/train.py", "-opt", tiny_opt, "--set", "network_g.mid_chanels=8"])
-    assert_one_clear_line(res, "network_g: unknown key 'mid_chanels' for MVVSR", "did you mean 'mid_channels'")
+    assert_one_clear_line(res, "--set network_g.mid_chanels=8: unknown key 'mid_chanels' for MVVSR",
+                          "did you mean 'mid_channels'")
 
 
 def test_checkpoint_of_another_arch_lists_keys(tiny_opt, tmp_path, run_script):

@@ -65,6 +65,24 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr).float().div_(255.0)
 
 
+def stack_frames(frames: list[np.ndarray], storage: FrameStorage, clip: str, indices: list[int]) -> np.ndarray:
+    """``(t, h, w, c)`` from the frames read at ``indices``; frames of different sizes raise DataError naming the
+    first odd frame (its file for image folders) and the size it should have."""
+    odd = next((i for i, f in enumerate(frames) if f.shape != frames[0].shape), None)
+    if odd is None:
+        return np.stack(frames)
+    files = getattr(storage, "frame_files", None)
+
+    def name(i: int) -> str:
+        return files(clip)[indices[i]] if files else f"{storage.describe(clip)} frame {indices[i]}"
+
+    def size(f: np.ndarray) -> str:
+        return "x".join(str(v) for v in (f.shape[1], f.shape[0]) + tuple(f.shape[2:]))
+
+    raise DataError(f"{name(odd)}: frame is {size(frames[odd])} but {name(0)} is {size(frames[0])} (width x height x "
+                    f"channels); every frame of a clip must have the same size — re-create this clip's frames")
+
+
 def as_list(value: Any) -> list:
     if value is None:
         return []
@@ -297,7 +315,7 @@ class VideoClipDataset(Dataset):
         """``(t, h, w, c)`` uint8 frames, converted to Y when ``color: y``; only the crop ``region = (top, left,
         size)`` (LR pixels, times ``scale`` for GT-sized frames) when given (storages with ``read_region``)."""
         if region is None:
-            frames = np.stack(storage.read_many(clip, indices))
+            frames = stack_frames(storage.read_many(clip, indices), storage, clip, indices)
         else:
             top, left, size = (v * scale for v in region)
             frames = storage.read_region(clip, indices, top, left, size, size)

@@ -7,9 +7,13 @@ folder, flushed to disk and renamed, so a crash never leaves a half-written chec
 """
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
+import pickle
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +21,148 @@ import torch
 from torch import nn
 
 from vsrkit.errors import CheckpointError
+from vsrkit.fileio import atomic_path
 
 log = logging.getLogger("vsrkit")
 
 
+#: errors of a write that ran out of room (disk full, quota exceeded, file size limit)
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class _FdWriter(io.RawIOBase):
+    """A raw file over ``os.write`` that remembers the first OS error, so a failed ``torch.save`` (which reports
+    only "unexpected pos") can be explained by the real cause (ENOSPC...)."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd = fd
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        try:
+            return os.write(self.fd, data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+
+
+class _ByteCounter:
+    """A write-only sink that counts bytes (the size a checkpoint needs, without writing it)."""
+
+    def __init__(self):
+        self.size = 0
+
+    def write(self, data) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` via a temporary file + fsync + rename."""
+    """``torch.save`` to ``path`` via a temporary file + fsync + rename (+ fsync of the folder).
+
+    A write that fails leaves ``path`` (the previous checkpoint of that name, if any) untouched and no temporary file.
+
+    Raises:
+        CheckpointError: the write failed (disk full: the size it needed and the free space; other OS errors: the
+            reason), naming ``path`` and saying that the previous checkpoints are intact.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    raw = None
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            raw = _FdWriter(fd)
+            try:
+                with io.BufferedWriter(raw, buffer_size=1 << 20) as f:
+                    torch.save(obj, f)
+                    f.flush()
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_folder(path.parent)
+    except (OSError, RuntimeError) as err:
+        cause = raw.error if raw is not None and raw.error is not None else err
+        if not isinstance(cause, OSError):
+            raise
+        raise CheckpointError(_write_error(obj, path, cause)) from None
+
+
+def _write_error(obj: Any, path: Path, err: OSError) -> str:
+    intact = "nothing was replaced: the previous checkpoints are intact"
+    if err.errno in NO_SPACE_ERRNOS:
+        counter = _ByteCounter()
+        try:
+            torch.save(obj, counter)
+            need = f"needs {_mb(counter.size)}"
+        except Exception:  # the size is a courtesy; the failure itself is what matters
+            need = "size unknown"
+        try:
+            free = f", {_mb(shutil.disk_usage(path.parent).free)} free"
+        except OSError:
+            free = ""
+        why = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+               errno.EFBIG: "file size limit reached"}[err.errno]
+        return (f"{path}: could not write checkpoint, {why} ({need}{free} in {path.parent}); {intact}; "
+                f"free some space and try again (a training run continues with --auto_resume)")
+    return f"{path}: could not write checkpoint ({err.strerror or err}); {intact}"
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        os.close(fd)
 
 
 def load_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """``torch.load(weights_only=True)``; unreadable files raise CheckpointError naming the file."""
+    """``torch.load(weights_only=True)``; unreadable files raise CheckpointError naming the file.
+
+    The message tells an empty file, a file holding Python objects (refused for safety: unpickling them could run
+    code) and a corrupt or truncated file apart.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty checkpoint (0 bytes; the write that made it never finished); "
+                              f"delete it or point to another file")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, pickle error, disallowed global...
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
-                              f"it is corrupt or truncated — delete it or point to another file") from None
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        if "Weights only load failed" in text:
+            found = re.search(r"GLOBAL (\S+)", text)
+            what = f" ({found.group(1)})" if found else ""
+            raise CheckpointError(f"{path}: holds Python objects{what}, not only tensors; refused for safety "
+                                  f"(loading them could run code). If you trust its source, load it once with "
+                                  f"torch.load(weights_only=False) and save only its tensors") from None
+        raise CheckpointError(_unreadable(path, err)) from None
+    except Exception as err:  # truncated zip, bad pickle stream, EOF...
+        raise CheckpointError(_unreadable(path, err)) from None
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    detail = f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
+    return f"{path}: unreadable checkpoint ({detail}); it is corrupt or truncated — delete it or point to another file"
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -141,14 +257,79 @@ def list_states(folder: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found, reverse=True)
 
 
-def find_resume_state(folder: str | os.PathLike) -> tuple[dict, Path] | None:
-    """The newest READABLE training state in ``folder``; corrupt ones are reported and skipped."""
+#: what a training state written by the trainer holds (``rng``: one RNG state per rank)
+TRAINING_STATE_KEYS = {"iter": int, "epoch": int, "sampler_pos": int, "model": dict, "rng": list}
+
+
+def check_training_state(obj: Any, path: str | os.PathLike) -> dict:
+    """``obj`` if it is a training state (``training_states/<iter>.state``), else CheckpointError saying what it is.
+
+    A network checkpoint (``net_g_<iter>.pth``) passed where a training state belongs gets its own message.
+    """
+    if isinstance(obj, dict) and all(isinstance(obj.get(k), t) and not isinstance(obj.get(k), bool)
+                                     for k, t in TRAINING_STATE_KEYS.items()):
+        return obj
+    network = isinstance(obj, dict) and (any(k in obj for k in STATE_DICT_WRAPPERS) or (
+        obj and all(torch.is_tensor(v) for v in obj.values())))
+    if network:
+        raise CheckpointError(f"{path}: is a network checkpoint, not a training state; resuming takes "
+                              f"experiments/<name>/training_states/<iter>.state (to start from these weights instead, "
+                              f"set path.pretrain_network_g)")
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds {type(obj).__name__}, not a training state (a mapping with "
+                              f"{', '.join(TRAINING_STATE_KEYS)})")
+    bad = [k for k, t in TRAINING_STATE_KEYS.items() if not isinstance(obj.get(k), t) or isinstance(obj.get(k), bool)]
+    raise CheckpointError(f"{path}: not a training state of vsrkit (missing or wrong: {', '.join(bad)})")
+
+
+def scan_states(folder: str | os.PathLike, validate=None) -> tuple[tuple[dict, Path] | None, list[str]]:
+    """The newest training state in ``folder`` that loads (and passes ``validate(obj, path)``, which may raise
+    CheckpointError), and the errors of the newer ones that did not (each reported as a warning and skipped)."""
+    skipped = []
     for _, path in list_states(folder):
         try:
-            return load_file(path), path
+            obj = load_file(path)
+            if validate is not None:
+                obj = validate(obj, path)
+            return (obj, path), skipped
         except CheckpointError as err:
             log.warning("skipping %s", err)
-    return None
+            skipped.append(str(err))
+    return None, skipped
+
+
+def find_resume_state(folder: str | os.PathLike) -> tuple[dict, Path] | None:
+    """The newest READABLE training state in ``folder``; corrupt ones are reported and skipped."""
+    return scan_states(folder)[0]
+
+
+_TMP_RE = re.compile(r"^\..+\.tmp-(\d+)$")
+
+
+def stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Temporary files of :func:`atomic_save` left in ``folder`` by a process that no longer runs (killed while
+    writing); they never hold a complete checkpoint."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = []
+    for p in folder.iterdir():
+        m = _TMP_RE.match(p.name)
+        if m and not _process_alive(int(m.group(1))):
+            stale.append(p)
+    return sorted(stale)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
 
 
 def prune(folder: str | os.PathLike, pattern: str, keep_last: int | None) -> None:

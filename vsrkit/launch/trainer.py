@@ -1,8 +1,10 @@
 """The iteration-based training loop: build, resume, optimise, log, validate, checkpoint."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import logging.handlers
 import math
 import time
 from pathlib import Path
@@ -10,14 +12,14 @@ from pathlib import Path
 import torch
 
 from vsrkit import __version__
-from vsrkit.builders import build_dataset
+from vsrkit.builders import build_dataset, check_scales
 from vsrkit.data.loader import build_train_loader, build_val_loader, prefetch
 from vsrkit.engine import checkpoint as ckpt
 from vsrkit.engine.dist import DistInfo, barrier, gather_objects, init_dist
 from vsrkit.engine.logger import ProgressMeter, TensorBoardLogger, format_eta, setup_logger
 from vsrkit.launch.prepare import prepare_demo_data
 from vsrkit.engine.seed import get_rng_state, set_rng_state, set_seed
-from vsrkit.errors import ConfigError
+from vsrkit.errors import CheckpointError, ConfigError, VsrkitError
 from vsrkit.models.evaluation import BASELINE_PREFIX, build_scorers, evaluate
 from vsrkit.options import dump_options
 from vsrkit.registry import MODELS
@@ -32,18 +34,23 @@ def experiment_dirs(opt: dict) -> dict[str, Path]:
 
 
 class Trainer:
-    """Runs one experiment described by resolved options ``opt`` (see :func:`vsrkit.options.load_options`)."""
+    """Runs one experiment described by resolved options ``opt`` (see :func:`vsrkit.options.load_options`).
 
-    def __init__(self, opt: dict, auto_resume: bool = False):
+    Nothing is written until everything is built and the resume state (if any) is loaded: a run that fails at the
+    start leaves no ``experiments/<name>`` behind. From then on, an error ends up as the last line of the run's log.
+    An experiment folder that holds checkpoints is only continued (``auto_resume``, ``path.resume_state``) or, with
+    ``restart``, moved aside whole to ``<folder>_archived_<time>``; nothing of an earlier run is deleted.
+    """
+
+    def __init__(self, opt: dict, auto_resume: bool = False, restart: bool = False):
         self.opt = opt
         self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"), **_dist_kwargs(opt))
         self.dirs = experiment_dirs(opt)
-        self._prepare_folder(auto_resume)
-        stamp = time.strftime("%Y%m%d_%H%M%S")
-        setup_logger(self.dirs["logs"] / f"train_{opt['name']}_{stamp}.log", self.dist.is_main)
-        self.tb = TensorBoardLogger(self.dirs["tb"] if self.dist.is_main and opt["logger"]["use_tb_logger"] else None)
-        if self.dist.is_main:
-            dump_options(opt, self.dirs["root"] / "options.yml")
+        self.file_log: logging.Handler | None = None
+        self.buffer = _start_logging(self.dist.is_main)
+        if auto_resume and restart:
+            raise ConfigError("--auto_resume continues the experiment and --restart moves it aside: give one of them")
+        self._check_folder(auto_resume, restart)
         seed = opt["manual_seed"]
         set_seed(seed, opt.get("deterministic", False))
         log.info("vsrkit %s | torch %s | device %s | world size %d | seed %d%s", __version__, torch.__version__,
@@ -53,6 +60,7 @@ class Trainer:
         ds_opts = opt.get("datasets", {})
         if "train" not in ds_opts:
             raise ConfigError(f"{opt['opt_path']}: datasets.train is missing")
+        check_scales(opt)
         where = f"{opt['opt_path']}: datasets.train"
         self.train_set = build_dataset(ds_opts["train"], where)
         self.train_loader, self.sampler = build_train_loader(
@@ -72,35 +80,79 @@ class Trainer:
         self.iter, self.epoch, self.sampler_pos, self.best = 0, 0, 0, {}
         self.best_metric, self.best_mode = self._best_rule()
         self.loss_sums: dict[str, list[float]] = {}
-        self._resume(auto_resume)
+        self._resume(auto_resume and not restart)
+        self._make_folder(restart)
+        with self.recording_errors():
+            self.tb = TensorBoardLogger(self.dirs["tb"] if self.dist.is_main and opt["logger"]["use_tb_logger"]
+                                        else None)
+            if self.dist.is_main:
+                dump_options(opt, self.dirs["root"] / "options.yml")
 
-    # ------------------------------------------------------------------ folder and resume
-    def _prepare_folder(self, auto_resume: bool) -> None:
-        """Never archive or overwrite: an experiment with training states continues only with --auto_resume."""
+    # ------------------------------------------------------------------ folder, log and resume
+    def _check_folder(self, auto_resume: bool, restart: bool) -> None:
+        """Refuse to write over an earlier run: checkpoints in the folder need --auto_resume or --restart."""
+        if auto_resume or restart or self.opt["path"].get("resume_state"):
+            return
         states = ckpt.list_states(self.dirs["states"])
-        if states and not auto_resume and not self.opt["path"].get("resume_state"):
-            raise ConfigError(f"{self.dirs['root']} already holds training states (newest: iter {states[0][0]}); "
-                              f"pass --auto_resume to continue it, or change 'name' to start a new run")
+        nets = _network_files(self.dirs["models"])
+        if states or nets:
+            newest = f"newest: iter {states[0][0]}" if states else f"networks: {_short_list(nets)}"
+            raise ConfigError(f"{self.dirs['root']} already holds checkpoints ({newest}); pass --auto_resume to "
+                              f"continue it, --restart to move it to {self.dirs['root']}_archived_<time> and start "
+                              f"over, or change 'name' to start a new run")
+
+    def _make_folder(self, restart: bool) -> None:
+        """Create the experiment folders (after moving an earlier run aside with ``restart``) and the log file."""
+        barrier()
         if self.dist.is_main:
+            root = self.dirs["root"]
+            if restart and root.exists() and any(root.iterdir()):
+                archive = _archive_name(root)
+                root.rename(archive)
+                log.info("--restart: moved the earlier run %s to %s", root, archive)
             for d in self.dirs.values():
                 d.mkdir(parents=True, exist_ok=True)
+            for path in ckpt.stale_temporaries(self.dirs["models"]) + ckpt.stale_temporaries(self.dirs["states"]):
+                path.unlink(missing_ok=True)
+                log.info("removed %s (an unfinished checkpoint write of a killed run)", path)
+            stamp = time.strftime("%Y%m%d_%H%M%S")
+            self.file_log = _attach_log_file(self.dirs["logs"] / f"train_{self.opt['name']}_{stamp}.log", self.buffer)
         barrier()
 
+    @contextlib.contextmanager
+    def recording_errors(self):
+        """Write an exception that ends the run into the run's log file (the terminal gets it from the launcher)."""
+        try:
+            yield
+        except BaseException as err:
+            if self.file_log is not None:
+                if isinstance(err, VsrkitError):
+                    msg, exc_info = f"error: {err}", None
+                elif isinstance(err, KeyboardInterrupt):
+                    msg, exc_info = "interrupted", None
+                else:
+                    msg, exc_info = f"error: {type(err).__name__}: {err}", (type(err), err, err.__traceback__)
+                self.file_log.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, msg, (), exc_info))
+                self.file_log.flush()
+            raise
+
     def _resume(self, auto_resume: bool) -> None:
+        """Load the state of ``path.resume_state`` or (``auto_resume``) the newest valid one of this experiment,
+        and the networks saved with it (``models/net_g_<iter>.pth`` of the state's own experiment)."""
         explicit = self.opt["path"].get("resume_state")
         if explicit:
-            state, path = ckpt.load_file(explicit), Path(explicit)
+            path = Path(explicit)
+            state = ckpt.check_training_state(ckpt.load_file(path), path)
         elif auto_resume:
-            found = ckpt.find_resume_state(self.dirs["states"])
+            found, skipped = ckpt.scan_states(self.dirs["states"], ckpt.check_training_state)
             if found is None:
-                log.info("--auto_resume: no readable training state in %s, starting from iteration 0",
-                         self.dirs["states"])
+                self._nothing_to_resume(skipped)
                 return
             state, path = found
         else:
             return
         it = int(state["iter"])
-        self.model.load_networks(self.dirs["models"], it)
+        self.model.load_networks(self._networks_of(path, it), it)
         self.model.load_training_state(state["model"])
         self.iter, self.epoch, self.sampler_pos = it, int(state["epoch"]), int(state["sampler_pos"])
         self.best = dict(state.get("best", {}))
@@ -111,6 +163,30 @@ class Trainer:
             log.warning("resuming with %d ranks from a state saved by %d: RNG streams are re-seeded",
                         self.dist.world_size, len(rng))
         log.info("resumed from %s (iter %d, epoch %d)", path, it, self.epoch)
+
+    def _nothing_to_resume(self, skipped: list[str]) -> None:
+        """--auto_resume found no valid state: start at 0 only if that overwrites nothing of an earlier run."""
+        root = self.dirs["root"]
+        how = (f"to start over, pass --restart (moves {root} to {root}_archived_<time>; nothing is deleted) or "
+               f"change 'name'")
+        if skipped:
+            raise CheckpointError(f"--auto_resume: no training state in {self.dirs['states']} can be read "
+                                  f"({len(skipped)} unreadable: {' | '.join(skipped)}); {how}")
+        nets = _network_files(self.dirs["models"])
+        if nets:
+            raise CheckpointError(f"--auto_resume: {root} holds networks ({_short_list(nets)}) but no training "
+                                  f"state to continue from; starting at 0 would overwrite them; {how}")
+        log.info("--auto_resume: no training state in %s, starting from iteration 0", self.dirs["states"])
+
+    def _networks_of(self, state_path: Path, it: int) -> Path:
+        """The models folder saved with the training state ``state_path``: ``../models`` of its experiment."""
+        folder = state_path.resolve().parent.parent / "models"
+        net = folder / f"net_g_{it}.pth"
+        if not net.is_file():
+            raise CheckpointError(f"{state_path}: the networks of this state (iter {it}) are missing: expected "
+                                  f"{net} (a training state resumes together with models/net_g_{it}.pth of the "
+                                  f"same experiment); copy it there, or resume from a state whose networks exist")
+        return folder
 
     def save(self, tag: int | str) -> None:
         """Write ``net_g_<tag>.pth`` and (for iterations) the matching training state; prune old ones."""
@@ -142,6 +218,11 @@ class Trainer:
             self.sampler_pos = 0
 
     def train(self) -> None:
+        """Train to ``train.total_iter`` (an error that stops the run is also written to its log)."""
+        with self.recording_errors():
+            self._train()
+
+    def _train(self) -> None:
         total = self.opt["train"]["total_iter"]
         lg = self.opt["logger"]
         val_freq = self.opt["val"].get("val_freq", 0)
@@ -254,6 +335,50 @@ class Trainer:
                      ", ".join(f"{k} {v:.4f}" for k, v in self.best.items() if k.startswith(name + "/")))
             results.update({f"{name}/{k}": v for k, v in means.items()})
         return results
+
+
+def _network_files(folder: Path) -> list[str]:
+    """Names of the checkpoint files in ``folder``, newest first."""
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.suffix == ".pth" and not p.name.startswith(".")]
+    return [p.name for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def _short_list(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _archive_name(root: Path) -> Path:
+    """``<root>_archived_<time>`` (BasicSR's name for a moved-aside run), unused."""
+    base = root.with_name(f"{root.name}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
+    archive, i = base, 1
+    while archive.exists():
+        archive, i = base.with_name(f"{base.name}_{i}"), i + 1
+    return archive
+
+
+def _start_logging(is_main: bool) -> logging.handlers.MemoryHandler | None:
+    """Log to the terminal now; keep the lines for the log file, which exists only once the run has started."""
+    setup_logger(None, is_main)
+    if not is_main:
+        return None
+    buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
+    log.addHandler(buffer)
+    return buffer
+
+
+def _attach_log_file(path: Path, buffer: logging.handlers.MemoryHandler | None) -> logging.Handler:
+    """Open the run's log file (terminal + file, as :func:`setup_logger`) and write into it the lines logged before
+    it existed; returns the file's handler."""
+    early = list(buffer.buffer) if buffer is not None else []
+    setup_logger(path, True)
+    handler = next(h for h in log.handlers if isinstance(h, logging.FileHandler))
+    for record in early:
+        handler.handle(record)
+    if buffer is not None:
+        buffer.close()
+    return handler
 
 
 def _dist_kwargs(opt: dict) -> dict:
