@@ -167,10 +167,11 @@ def plot_curves(path: str, title: str, curves_of: dict[str, tuple[list, list]]) 
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend()
-        tmp = path + ".tmp.png"
-        fig.savefig(tmp)
+        from vsrkit.fileio import atomic_path
+
+        with atomic_path(path, keep_ext=True) as tmp:  # the format follows the extension (.png)
+            fig.savefig(tmp)
         plt.close(fig)
-        os.replace(tmp, path)
         return
     from vsrkit.fileio import write_bytes_atomic
 

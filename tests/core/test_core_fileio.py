@@ -1,5 +1,6 @@
 """vsrkit.fileio: every atomic write of the project (files by content or by name, finished folders swapped in)."""
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 
 from vsrkit import fileio
 from vsrkit.fileio import atomic_path, replace_dir, temp_path, write_json_atomic, write_text_atomic
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_temp_path_is_hidden_next_to_the_target_and_can_keep_the_extension(tmp_path):
@@ -86,3 +89,19 @@ def test_replace_dir_puts_the_old_folder_back_when_the_rename_fails(tmp_path, mo
         replace_dir(new, out)
     assert (out / "old.txt").read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["new", "out"]
 
+
+
+def test_no_hand_written_temp_then_rename_outside_fileio():
+    """Every atomic write goes through vsrkit.fileio: no other module renames a temporary file into place."""
+    pattern = re.compile(r"\bos\.(replace|rename)\(")
+    found = []
+    for folder in ("vsrkit", "scripts", "degradation"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path == REPO / "vsrkit" / "fileio.py":
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line) and not line.lstrip().startswith("#"):
+                    found.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not found, ("write through vsrkit.fileio (write_bytes_atomic / write_text_atomic / write_json_atomic, "
+                       "atomic_path for writers that need a file name, replace_dir for finished folders):\n"
+                       + "\n".join(found))

@@ -26,6 +26,7 @@ import tempfile
 import numpy as np
 
 from vsrkit.errors import ConfigError, DataError
+from vsrkit.fileio import write_bytes_atomic
 
 #: how each backend is named in manifests and tables
 BACKEND_LABELS = {
@@ -130,9 +131,7 @@ def encode_i420_hevc(frames: np.ndarray, bitstream: str, qp: int, backend: dict,
             raise ConfigError(f"{where}: the encoder wrote no bitstream; check its options")
         with open(out, "rb") as f:
             data, removed = strip_user_data_sei(f.read())
-        with open(out, "wb") as f:
-            f.write(data)
-        os.replace(out, bitstream)
+        write_bytes_atomic(bitstream, data)
     return {"bits": 8 * os.path.getsize(bitstream), "frames": n, "frame_qps": s["frame_qps"],
             "encoder_version": version, "removed_sei_bits": 8 * removed}
 

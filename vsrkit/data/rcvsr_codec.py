@@ -29,7 +29,7 @@ import os
 import numpy as np
 
 from vsrkit.errors import DataError
-from vsrkit.fileio import write_json_atomic
+from vsrkit.fileio import atomic_path, write_json_atomic
 
 MANIFEST = "manifest.json"
 TOOL = "vsrkit.data.rcvsr_codec"
@@ -135,14 +135,8 @@ def _remove_output(output: str, made_root: bool) -> None:
 
 
 def _write_yuv(output: str, name: str, frames: np.ndarray) -> None:
-    path = os.path.join(output, name)
-    tmp = os.path.join(output, f".{name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(os.path.join(output, name)) as tmp:
         np.ascontiguousarray(frames).tofile(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _encode_decode(frames: np.ndarray, bitstream: str, s: dict) -> tuple[np.ndarray, dict]:
