@@ -261,3 +261,15 @@ def test_failed_start_leaves_no_experiment_folder(tiny_opt, tmp_path, capfd):
     assert code == 2
     one_line(capfd.readouterr().err, "checkpoint not found", "missing.pth")
     assert not (tmp_path / "exp").exists()
+
+
+def test_failed_test_run_leaves_no_results_folder(tiny_opt, tmp_path, capfd):
+    from vsrkit.test import test_main
+
+    argv = ["-opt", str(tiny_opt), "--set", f"path.pretrain_network_g={tmp_path}/missing.pth",
+            f"path.results_root={tmp_path}/results"]
+    with pytest.raises(SystemExit) as stop:
+        run_cli(test_main, argv)
+    assert stop.value.code == 2
+    one_line(capfd.readouterr().err, "checkpoint not found", "missing.pth")
+    assert not (tmp_path / "results").exists()

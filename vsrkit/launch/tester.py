@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from vsrkit.builders import build_dataset
+from vsrkit.builders import build_dataset, check_scales
 from vsrkit.data.loader import build_val_loader
 from vsrkit.engine.dist import DistInfo, init_dist
-from vsrkit.engine.logger import setup_logger
 from vsrkit.launch.prepare import prepare_demo_data
+from vsrkit.launch.trainer import attach_log_file, start_logging
 from vsrkit.engine.seed import set_seed
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_bytes_atomic, write_text_atomic
@@ -33,9 +33,8 @@ class Tester:
         self.opt = opt
         self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"))
         self.root = Path(opt["path"].get("results_root") or Path("results") / opt["name"])
-        if self.dist.is_main:
-            self.root.mkdir(parents=True, exist_ok=True)
-        setup_logger(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log", self.dist.is_main)
+        buffer = start_logging(self.dist.is_main)  # the results folder is made once everything is built
+        check_scales(opt)
         set_seed(opt["manual_seed"], opt.get("deterministic", False))
         prepare_demo_data(opt, self.dist)
         sets = {k: v for k, v in opt.get("datasets", {}).items() if k.startswith(("test", "val"))}
@@ -51,6 +50,9 @@ class Tester:
             raise ConfigError(f"{opt['opt_path']}: val.metrics is empty; add e.g. psnr: {{type: psnr, crop_border: 0}}")
         check_published(opt["val"].get("published_results"), list(self.scorers),
                         f"{opt['opt_path']}: val.published_results")
+        if self.dist.is_main:
+            self.root.mkdir(parents=True, exist_ok=True)
+            attach_log_file(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log", buffer)
 
     def run(self) -> dict[str, dict]:
         tables = {}

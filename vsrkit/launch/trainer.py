@@ -47,7 +47,7 @@ class Trainer:
         self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"), **_dist_kwargs(opt))
         self.dirs = experiment_dirs(opt)
         self.file_log: logging.Handler | None = None
-        self.buffer = _start_logging(self.dist.is_main)
+        self.buffer = start_logging(self.dist.is_main)
         if auto_resume and restart:
             raise ConfigError("--auto_resume continues the experiment and --restart moves it aside: give one of them")
         self._check_folder(auto_resume, restart)
@@ -116,7 +116,7 @@ class Trainer:
                 path.unlink(missing_ok=True)
                 log.info("removed %s (an unfinished checkpoint write of a killed run)", path)
             stamp = time.strftime("%Y%m%d_%H%M%S")
-            self.file_log = _attach_log_file(self.dirs["logs"] / f"train_{self.opt['name']}_{stamp}.log", self.buffer)
+            self.file_log = attach_log_file(self.dirs["logs"] / f"train_{self.opt['name']}_{stamp}.log", self.buffer)
         barrier()
 
     @contextlib.contextmanager
@@ -358,7 +358,7 @@ def _archive_name(root: Path) -> Path:
     return archive
 
 
-def _start_logging(is_main: bool) -> logging.handlers.MemoryHandler | None:
+def start_logging(is_main: bool) -> logging.handlers.MemoryHandler | None:
     """Log to the terminal now; keep the lines for the log file, which exists only once the run has started."""
     setup_logger(None, is_main)
     if not is_main:
@@ -368,7 +368,7 @@ def _start_logging(is_main: bool) -> logging.handlers.MemoryHandler | None:
     return buffer
 
 
-def _attach_log_file(path: Path, buffer: logging.handlers.MemoryHandler | None) -> logging.Handler:
+def attach_log_file(path: Path, buffer: logging.handlers.MemoryHandler | None) -> logging.Handler:
     """Open the run's log file (terminal + file, as :func:`setup_logger`) and write into it the lines logged before
     it existed; returns the file's handler."""
     early = list(buffer.buffer) if buffer is not None else []
