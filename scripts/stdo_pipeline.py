@@ -142,7 +142,7 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    progress = not args.quiet
+    progress = not getattr(args, "quiet", False)
     if args.stage == "frames":
         from vsrkit.stdo.frames import extract_frames
 

@@ -146,7 +146,8 @@ def test_test_py_on_the_shipped_stdo_protocol_gives_the_pipeline_number(run, tmp
     path = tmp_path / "stdo.yml"
     path.write_text(yaml.safe_dump(opt))
     assert test_launcher.test_main(["-opt", str(path)]) == 0
-    rows = [line.split(",") for line in (tmp_path / "res" / "game15s_x2_train_patches_metrics.csv").read_text().splitlines()]
+    csv = (tmp_path / "res" / "game15s_x2_train_patches_metrics.csv").read_text()
+    rows = [line.split(",") for line in csv.splitlines()]
     average = dict(zip(rows[0], next(r for r in rows if r[0] == "average")))
     pooled = json.loads((work / "X2" / "k2" / "eval_stdo.json").read_text())["rows"][-1]
     assert float(average["psnr_stdo"]) == pytest.approx(pooled["psnr"], abs=6e-5)  # the CSV has 4 decimals

@@ -43,7 +43,8 @@ class ChunkConditionedSR(nn.Module):
         try:
             target = self.backbone.get_submodule(layer)
         except AttributeError:
-            raise ConfigError(f"network_g.layer: {kind} has no module '{layer}' (WDSR/EDSR: head, ESPCN: conv1)") from None
+            raise ConfigError(f"network_g.layer: {kind} has no module '{layer}' "
+                              f"(WDSR/EDSR: head, ESPCN: conv1)") from None
         channels = getattr(target, "out_channels", None)
         if channels is None:
             raise ConfigError(f"network_g.layer: '{layer}' of {kind} has no out_channels; name a conv layer")

@@ -106,16 +106,18 @@ def extract_frames(work: str, source: str, scales=(2, 4), seconds: float | None 
     if train < 1:
         raise ConfigError(f"{source}: no training frames (seconds={seconds}, held_out={held_out})")
     write_record(wd.manifest, "frames", settings, False)
-    hr_dir, size = wd.hr / name, None
+    hr_dir, size, first = wd.hr / name, None, None
     done = 0
     bar = tqdm(total=total, desc="frames", unit="frame", disable=not progress)
     for i, rgb in enumerate(frames):
         if i >= total:
             break
         if size is None:
-            size = crop_size(rgb.shape[0], rgb.shape[1], grids)
-        if rgb.shape[:2] != (rgb.shape[0], rgb.shape[1]) or rgb.shape[0] < size[0] or rgb.shape[1] < size[1]:
-            raise DataError(f"{source}: frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, smaller than frame 0")
+            first = rgb.shape[:2]
+            size = crop_size(first[0], first[1], grids)
+        if rgb.shape[:2] != first:
+            raise DataError(f"{source}: frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, frame 0 is {first[1]}x{first[0]}; "
+                            f"all frames of a video must have one size")
         paths = [hr_dir / frame_name(i)] + [wd.lr(s) / name / frame_name(i) for s in scales]
         if not all(p.is_file() for p in paths):  # resume: frames already written are kept
             hr = np.ascontiguousarray(rgb[:size[0], :size[1]])

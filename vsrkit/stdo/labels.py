@@ -40,7 +40,8 @@ def _complete_frames(path: str, per_frame: int) -> dict[int, list[str]]:
 
 def label_patches(work: str, scale: int, general: dict, batch: int = 256, device: str | None = None,
                   overwrite: bool = False, progress: bool = True) -> dict:
-    """Run the labels stage for ``scale`` with the labeller ``general`` (see :func:`vsrkit.stdo.general.general_settings`)."""
+    """Run the labels stage for ``scale`` with the labeller ``general``
+    (see :func:`vsrkit.stdo.general.general_settings`)."""
     wd = WorkDir(work)
     video, grid = wd.video(), read_grid(work, scale)
     cols, rows = grid["settings"]["cols"], grid["settings"]["rows"]
