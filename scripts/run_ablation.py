@@ -14,7 +14,8 @@ nothing is recomputed here. Output: ``<out>/ablation.md`` and ``<out>/ablation.c
 variant) and ``<out>/ablation_diff.csv`` (mv - spynet, mv - none, mv - mv_no2nd, per metric), also printed.
 
 Variants: mv (codec motion vectors, second order), spynet (SPyNet flow, same trunk), none (no alignment),
-mv_no2nd (mv without second-order propagation), mv_zero (mv with zeroed vectors, the published --ablate_mvs).
+mv_no2nd (mv without second-order propagation), mv_zero (mv with zeroed vectors, the published --ablate_mvs),
+mv_fill (mv with the codec fields' holes filled: ``network_g.mv_fill: temporal,opposite,spatial``).
 ``--test-opt`` defaults to the training file's ``test_`` sibling (train_x.yml -> test_x.yml). ``--data-root`` moves
 the generated demo data (``demo_data.root`` and every dataset path under it) to another folder. ``--set`` applies
 to both launchers, ``--train-set``/``--test-set`` to one. Re-running continues interrupted training
@@ -46,9 +47,13 @@ VARIANTS = {
     "none": {"alignment": "none", "second_order": True, "ablate_mvs": False},
     "mv_no2nd": {"alignment": "mv", "second_order": False, "ablate_mvs": False},
     "mv_zero": {"alignment": "mv", "second_order": True, "ablate_mvs": True},
+    # codec holes filled per pixel (issue 17): the neighbouring frame's field inverted, then constant velocity,
+    # then the nearest valid blocks (vsrkit.archs.mv_fill)
+    "mv_fill": {"alignment": "mv", "second_order": True, "ablate_mvs": False, "mv_fill": "temporal,opposite,spatial"},
 }
 #: (a, b) pairs reported as a - b when both variants ran
-COMPARISONS = (("mv", "spynet"), ("mv", "none"), ("mv", "mv_no2nd"), ("mv", "mv_zero"))
+COMPARISONS = (("mv", "spynet"), ("mv", "none"), ("mv", "mv_no2nd"), ("mv", "mv_zero"), ("mv_fill", "spynet"),
+               ("mv_fill", "none"), ("mv_fill", "mv"))
 #: issue 5's quality targets on the first PSNR metric: (a, b, lowest allowed a - b in dB)
 TARGETS = (("mv", "spynet", -0.2), ("mv", "none", 0.3))
 DATA_KEYS = ("dataroot", "dataroot_gt", "dataroot_lq", "dataroot_motion")

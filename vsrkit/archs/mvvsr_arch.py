@@ -37,7 +37,12 @@ Differences from the published code, all deliberate (set the flag to get the pub
   direction (intra blocks, I-frames, B-frame blocks predicted from one side only) and marks it in ``valid_*``; the
   network does not read those masks and fills nothing there (the proxy only fills a P-frame's *wholly* missing
   field), so such pixels are warped by ``mv_norm * refiner(0)`` alone: a near-static assumption. The published
-  rasteriser leaves the same zeros, and its proxy never fills B-frames either.
+  rasteriser leaves the same zeros, and its proxy never fills B-frames either. ``mv_fill`` (default ``[]``, the
+  published behaviour) fills those holes per pixel after the proxy, with the fillers of :mod:`vsrkit.archs.mv_fill`
+  (``opposite``: constant velocity; ``temporal``: the same frame pair's field of the neighbouring frame, inverted;
+  ``spatial``: mean of the nearest valid blocks), in the order given; it reads ``valid_bwd``/``valid_fwd`` from the
+  batch (without them a vector of exactly 0 counts as a hole). ``mv_valid_input`` gives the refiner the codec's
+  validity as a third input channel (1 = the codec's own vector, 0 = filled or none).
 * **No PartitionMap.** The published ``MVSR`` also builds ``partion_map`` (``PartitionMap(mid)``, 221,568 parameters
   at ``mid=64``) that its ``forward`` never calls; vsrkit leaves it out and the checkpoint converter
   (``mvvsr_convert.py``) drops those keys with a logged note.
@@ -64,6 +69,7 @@ import torch.nn.functional as F
 
 from vsrkit.archs.blocks import (PixelShuffleUpsampler, ResidualBlock, compose_flow, flow_warp, make_layer,
                                  upsample_image)
+from vsrkit.archs.mv_fill import FILLERS, fill_motion, validity_from_zeros
 from vsrkit.archs.spynet import SPyNet
 from vsrkit.errors import ConfigError
 from vsrkit.registry import ARCHS
@@ -78,21 +84,26 @@ class MVRefiner(nn.Module):
     """Zero-initialised residual correction of codec MVs: conv 2->C, ReLU, conv C->2 (C=32).
 
     ``(m, 2, h, w)`` MVs in LR pixels -> ``(m, 2, h, w)`` flow in LR pixels. See the module docstring for units.
+    ``extra_channels`` more input channels (e.g. the codec validity, ``(m, 1, h, w)``) are concatenated to the
+    normalised MVs.
     """
 
-    def __init__(self, hidden: int = 32, mv_norm: float = 4.0, published_mv_scaling: bool = False):
+    def __init__(self, hidden: int = 32, mv_norm: float = 4.0, published_mv_scaling: bool = False,
+                 extra_channels: int = 0):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(2, hidden, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 2, 3, 1, 1))
+        self.net = nn.Sequential(nn.Conv2d(2 + extra_channels, hidden, 3, 1, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(hidden, 2, 3, 1, 1))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
         self.mv_norm = float(mv_norm)
         self.published_mv_scaling = published_mv_scaling
 
-    def forward(self, mv: torch.Tensor) -> torch.Tensor:
+    def forward(self, mv: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         x = mv / self.mv_norm
+        inp = x if extra is None else torch.cat([x, extra.to(x.dtype)], dim=1)
         if self.published_mv_scaling:
-            return x + self.net(x)
-        return mv + self.net(x) * self.mv_norm
+            return x + self.net(inp)
+        return mv + self.net(inp) * self.mv_norm
 
 
 def pframe_proxy(mv_bwd: torch.Tensor, mv_fwd: torch.Tensor, frame_types: torch.Tensor,
@@ -178,14 +189,29 @@ class MVVSR(nn.Module):
             Needs ``alignment='mv'``, ``scale=4``, ``mv_norm=4``, ``refiner_channels=32``, ``warp_padding='border'``
             and no ``image_skip`` (the published network); ``proxy_frame_type`` and ``published_mv_scaling`` are
             implied.
+        mv_fill: per-pixel filling of the codec fields' holes after the proxy, fillers of
+            :mod:`vsrkit.archs.mv_fill` applied in order (``opposite``, ``temporal``, ``spatial``; a list or a
+            comma-separated string). ``[]`` (default) = the published behaviour: holes stay 0.
+        mv_valid_input: give the refiner the codec validity (``valid_bwd``/``valid_fwd``) as a third channel.
     """
 
     def __init__(self, mid_channels: int = 64, num_blocks: int = 15, scale: int = 4, alignment: str = "mv",
                  second_order: bool = True, pframe_proxy: bool = True, proxy_frame_type: int = P_FRAME,
                  ablate_mvs: bool = False, mv_norm: float = 4.0, published_mv_scaling: bool = False,
                  refiner_channels: int = 32, warp_padding: str = "border", image_skip: str | None = None,
-                 spynet_pretrained: str | None = None, faithful: bool = False):
+                 spynet_pretrained: str | None = None, faithful: bool = False,
+                 mv_fill: list[str] | str | None = None, mv_valid_input: bool = False):
         super().__init__()
+        if isinstance(mv_fill, str):
+            mv_fill = [s.strip() for s in mv_fill.split(",") if s.strip()]
+        mv_fill = list(mv_fill or [])
+        bad = [f for f in mv_fill if f not in FILLERS]
+        if bad:
+            raise ConfigError(f"network_g.mv_fill: unknown filler(s) {', '.join(map(repr, bad))}; use a list of "
+                              f"{', '.join(FILLERS)} (or [] for none)")
+        if (mv_fill or mv_valid_input) and (alignment != "mv" or faithful):
+            raise ConfigError("network_g.mv_fill / mv_valid_input fill or mark codec motion: they need alignment: mv "
+                              "and faithful: false (the published network has neither); remove them")
         if alignment not in ALIGNMENTS:
             raise ConfigError(f"network_g.alignment: unknown value {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
         if warp_padding not in ("border", "zeros", "reflection"):
@@ -216,6 +242,8 @@ class MVVSR(nn.Module):
         self.ablate_mvs = ablate_mvs
         self.warp_padding = warp_padding
         self.image_skip = image_skip
+        self.mv_fill = mv_fill
+        self.mv_valid_input = mv_valid_input
 
         # Feature extraction: conv 3->C, LReLU, conv C->C, LReLU.
         self.feat_extract = nn.Sequential(
@@ -223,7 +251,7 @@ class MVVSR(nn.Module):
             nn.Conv2d(mid_channels, mid_channels, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True))
         # Alignment.
         if alignment == "mv":
-            self.mv_refiner = MVRefiner(refiner_channels, mv_norm, published_mv_scaling)
+            self.mv_refiner = MVRefiner(refiner_channels, mv_norm, published_mv_scaling, int(mv_valid_input))
         elif alignment == "spynet":
             self.spynet = SPyNet(pretrained=spynet_pretrained)
         # Propagation trunks.
@@ -241,10 +269,12 @@ class MVVSR(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- alignment
     def compute_flows(self, lq: torch.Tensor, mv_bwd: torch.Tensor | None = None, mv_fwd: torch.Tensor | None = None,
-                      frame_types: torch.Tensor | None = None):
+                      frame_types: torch.Tensor | None = None, valid_bwd: torch.Tensor | None = None,
+                      valid_fwd: torch.Tensor | None = None):
         """Flows used by the two passes, ``(flows_bwd, flows_fwd)`` each ``(n, t, 2, h, w)`` in LR pixels
         (``flows_bwd[:, i]``: frame i -> i-1, used by the forward pass; ``flows_fwd[:, i]``: i -> i+1), or
-        ``(None, None)`` for ``alignment='none'``."""
+        ``(None, None)`` for ``alignment='none'``. ``valid_*`` ``(n, t, h, w)`` are read only with ``mv_fill`` or
+        ``mv_valid_input``."""
         n, t, _, h, w = lq.shape
         if self.alignment == "none":
             return None, None
@@ -264,6 +294,9 @@ class MVVSR(nn.Module):
             if mv.shape != (n, t, 2, h, w):
                 raise ValueError(f"MVVSR: {name} has shape {tuple(mv.shape)}, expected {(n, t, 2, h, w)}")
         mv_bwd, mv_fwd = mv_bwd.to(lq.dtype), mv_fwd.to(lq.dtype)
+        extra = None
+        if self.mv_valid_input:  # zeroed motion (ablate_mvs) carries no codec vector anywhere
+            extra = lq.new_zeros(n * 2 * t, 1, h, w)
         if self.faithful:  # published order: zero (ablation), then the proxy whatever the fields hold
             if self.ablate_mvs:
                 mv_bwd, mv_fwd = torch.zeros_like(mv_bwd), torch.zeros_like(mv_fwd)
@@ -271,10 +304,33 @@ class MVVSR(nn.Module):
                 mv_bwd, mv_fwd = published_pframe_proxy(mv_bwd, mv_fwd, frame_types.view(n, t))
         elif self.ablate_mvs:
             mv_bwd, mv_fwd = torch.zeros_like(mv_bwd), torch.zeros_like(mv_fwd)
-        elif self.pframe_proxy and frame_types is not None:
-            mv_bwd, mv_fwd = pframe_proxy(mv_bwd, mv_fwd, frame_types.view(n, t), self.proxy_frame_type)
-        both = self.mv_refiner(torch.cat([mv_bwd, mv_fwd], dim=1).view(-1, 2, h, w)).view(n, 2 * t, 2, h, w)
+        else:
+            codec_valid = None
+            if self.mv_fill or self.mv_valid_input:
+                codec_valid = [self._validity(v, mv, (n, t, h, w), name) for v, mv, name in
+                               ((valid_bwd, mv_bwd, "valid_bwd"), (valid_fwd, mv_fwd, "valid_fwd"))]
+            if self.pframe_proxy and frame_types is not None:
+                raw_b, raw_f = mv_bwd, mv_fwd
+                mv_bwd, mv_fwd = pframe_proxy(mv_bwd, mv_fwd, frame_types.view(n, t), self.proxy_frame_type)
+            if self.mv_fill:
+                vb, vf = codec_valid
+                if self.pframe_proxy and frame_types is not None:  # a proxy-filled field: valid where its source is
+                    vb = vb | ((mv_bwd != raw_b).flatten(2).any(-1)[..., None, None] & codec_valid[1])
+                    vf = vf | ((mv_fwd != raw_f).flatten(2).any(-1)[..., None, None] & codec_valid[0])
+                mv_bwd, mv_fwd, _, _ = fill_motion(mv_bwd, mv_fwd, vb, vf, self.mv_fill)
+            if self.mv_valid_input:
+                extra = torch.cat(codec_valid, dim=1).reshape(-1, 1, h, w)
+        both = self.mv_refiner(torch.cat([mv_bwd, mv_fwd], dim=1).view(-1, 2, h, w), extra).view(n, 2 * t, 2, h, w)
         return both[:, :t], both[:, t:]
+
+    @staticmethod
+    def _validity(valid: torch.Tensor | None, mv: torch.Tensor, shape: tuple, name: str) -> torch.Tensor:
+        """``(n, t, h, w)`` bool validity of a codec field: the batch's mask, or non-zero vectors without one."""
+        if valid is None:
+            return validity_from_zeros(mv)
+        if tuple(valid.shape) != shape:
+            raise ValueError(f"MVVSR: {name} has shape {tuple(valid.shape)}, expected {shape}")
+        return valid.to(device=mv.device, dtype=torch.bool)
 
     # ---------------------------------------------------------------------------------------------- propagation
     def _align(self, states: list, flows: torch.Tensor | None, order: list[int], step: int) -> torch.Tensor:
@@ -312,13 +368,15 @@ class MVVSR(nn.Module):
 
     # ------------------------------------------------------------------------------------------------- forward
     def forward(self, lq: torch.Tensor, mv_bwd: torch.Tensor | None = None, mv_fwd: torch.Tensor | None = None,
-                frame_types: torch.Tensor | None = None) -> torch.Tensor:
+                frame_types: torch.Tensor | None = None, valid_bwd: torch.Tensor | None = None,
+                valid_fwd: torch.Tensor | None = None) -> torch.Tensor:
         """``lq (n, t, 3, h, w)`` in [0, 1]; ``mv_bwd``/``mv_fwd (n, t, 2, h, w)`` LR pixels (``alignment='mv'``);
-        ``frame_types (n, t)`` FFmpeg picture types. Returns ``(n, t, 3, scale*h, scale*w)``."""
+        ``frame_types (n, t)`` FFmpeg picture types; ``valid_bwd``/``valid_fwd (n, t, h, w)`` bool, where the codec
+        gave a vector (read only with ``mv_fill`` / ``mv_valid_input``). Returns ``(n, t, 3, scale*h, scale*w)``."""
         if lq.dim() != 5 or lq.shape[2] != 3:
             raise ValueError(f"MVVSR: lq must be (n, t, 3, h, w), got {tuple(lq.shape)}")
         n, t, c, h, w = lq.shape
-        flows_bwd, flows_fwd = self.compute_flows(lq, mv_bwd, mv_fwd, frame_types)
+        flows_bwd, flows_fwd = self.compute_flows(lq, mv_bwd, mv_fwd, frame_types, valid_bwd, valid_fwd)
         feats = self.feat_extract(lq.reshape(-1, c, h, w)).view(n, t, -1, h, w)
         bwd_states = self._propagate(feats, flows_fwd, self.backward_trunk, reverse=True)
         fwd_states = self._propagate(feats, flows_bwd, self.forward_trunk, reverse=False)

@@ -13,6 +13,7 @@ Layout (per split, ``train`` and ``val``; validation clips use photographs that 
     <root>/<split>/gt/<clip>/00000000.png    HR, RGB
     <root>/<split>/lq/<clip>/00000000.png    decoded compressed LR
     <root>/<split>/motion/<clip>.npz         mv_bwd, mv_fwd, frame_types, qp (vsrkit.codec.save_motion)
+    <root>/<split>/true_flow/<clip>.npz      the camera's true motion on the LR grid (vsrkit.data.demo_truth)
     <root>/<split>/bitstreams/<clip>.mp4
 
 The dataset is built in ``<root>.tmp-<pid>`` and renamed at the end: an interrupted build leaves no half dataset.
@@ -157,6 +158,7 @@ def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, s
 def _build_split(out: str, split: str, clips: list, settings: dict, progress: bool) -> dict:
     from vsrkit.codec import encode_h264, read_motion, save_motion
     from vsrkit.degrade import imresize
+    from vsrkit.data.demo_truth import save_true_flow, true_flow, true_flow_path
 
     scale = settings["scale"]
     records = {}
@@ -169,6 +171,8 @@ def _build_split(out: str, split: str, clips: list, settings: dict, progress: bo
         path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2],
                            settings.get("pan_speed", DEFAULT_PAN_SPEED))
         gt = render_clip(photo, settings["hr_size"], *path[:4])
+        save_true_flow(true_flow_path(os.path.join(out, split), name),
+                       *true_flow(*path[1:4], settings["hr_size"], scale))
         lr = np.stack([imresize(f, 1.0 / scale) for f in gt])
         bitstream = os.path.join(out, split, "bitstreams", f"{name}.mp4")
         enc = encode_h264(lr, bitstream, crf=settings["crf"], preset=settings["preset"], bf=settings["bf"],

@@ -56,7 +56,8 @@ def _slice(x: torch.Tensor, name: str, t0: int, t1: int, ys: slice, xs: slice, h
     """Slice a side input like the LQ clip.
 
     ``(n, t, c, h, w)`` per-frame inputs are cut in time (frames ``[t0, t1)``) when they have as many frames as the
-    clip, and in space at LR size ``hw`` or at HR size ``scale * hw`` (full-resolution references); ``(n, t)``
+    clip, and in space at LR size ``hw`` or at HR size ``scale * hw`` (full-resolution references); ``(n, t, h, w)``
+    per-pixel maps at LR size (``qp``, ``valid_bwd``/``valid_fwd``) in time and space; ``(n, t)``
     per-frame values are cut in time; anything else (``(n, k)`` per-item values) is passed as is.
     """
     whole_time = (t0, t1) == (0, t_total)
@@ -74,6 +75,8 @@ def _slice(x: torch.Tensor, name: str, t0: int, t1: int, ys: slice, xs: slice, h
             return x[..., hr[0], hr[1]]
         raise ConfigError(f"inference: {name} has spatial size {size}, lq has {hw}; per-pixel inputs must be at "
                           f"LR size or at scale ({scale}) x LR size")
+    if x.dim() == 4 and x.shape[1] == t_total and tuple(x.shape[-2:]) == hw:  # (n, t, h, w) per-pixel maps
+        return x[:, t0:t1, ys, xs]
     if x.dim() == 2 and x.shape[1] == t_total:
         return x[:, t0:t1]
     return x
