@@ -68,12 +68,12 @@ def check_sections(opt: dict) -> None:
         check_kwargs(fn, {"img": None, "img2": None, **cfg}, f"{where}: val.metrics.{label}")
         assert np.isfinite(fn(frame, frame[::-1].copy(), **cfg))  # values (y_mode, crop_border) are valid too
     if opt.get("demo_data"):
-        from vsrkit.data.demo_builder import build_demo_dataset
+        from vsrkit.launch.prepare import demo_builder
 
-        check_kwargs(build_demo_dataset, opt["demo_data"], f"{where}: demo_data")
+        demo_builder(opt["demo_data"], f"{where}: demo_data")  # the builder its type names, its arguments
 
 
-def tiny_forward(network_g: dict, num_frame: int = 3, channels: int = 3) -> torch.Tensor:
+def tiny_forward(network_g: dict, num_frame: int = 3, channels: int = 3, scale: int | None = None) -> torch.Tensor:
     """Build ``network_g`` on the CPU and run 1 clip of ``num_frame`` frames of 16x16 LR with ``channels`` channels
     (zero motion, I-P-P..., two random full-resolution references), giving it the side inputs its ``forward`` names
     (as the model layer does)."""
@@ -83,7 +83,7 @@ def tiny_forward(network_g: dict, num_frame: int = 3, channels: int = 3) -> torc
     net = ARCHS.get(cfg.pop("type"))(**cfg).eval()
     gen = torch.Generator().manual_seed(0)
     lq = torch.rand(1, num_frame, channels, 16, 16, generator=gen)
-    hr = 16 * network_g.get("scale", 4)
+    hr = 16 * (scale or network_g.get("scale", 4))
     side = {"mv_bwd": torch.zeros(1, num_frame, 2, 16, 16), "mv_fwd": torch.zeros(1, num_frame, 2, 16, 16),
             "frame_types": torch.tensor([[1] + [2] * (num_frame - 1)]),
             "ref": torch.rand(1, 2, channels, hr, hr, generator=gen)}
@@ -137,7 +137,7 @@ def test_networks_build_and_run_on_cpu():
                                (rel(path), net, frames, c, opt.get("scale", net.get("scale"))))
     assert len(configs) >= 3  # demo, MV-VSR, SPyNet baseline
     for name, net, (n_in, n_out), c, scale in configs.values():
-        out = tiny_forward(net, n_in, c)
+        out = tiny_forward(net, n_in, c, scale)
         assert out.shape == (1, n_out, c, 16 * scale, 16 * scale), name
         assert torch.isfinite(out).all(), name
 
