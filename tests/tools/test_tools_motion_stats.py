@@ -67,3 +67,15 @@ def test_motion_stats_prints_holes_and_epe(tree, capsys):
         assert float(row[col["proxy"]]) <= float(row[col["raw"]]) + 1e-9
     with pytest.raises(ConfigError, match="--fill"):
         script.main(["--root", tree, "--fill", "nearest"])
+
+
+def test_named_camera_speeds():
+    from vsrkit.data.demo_builder import CAMERA_SPEEDS, _settings
+
+    kw = dict(num_train_clips=1, num_val_clips=1, num_frames=4, hr_size=64, scale=4, crf=25, seed=0, bf=3, ref=3,
+              preset="medium")
+    assert "pan_speed" not in _settings(**kw, pan_speed="demo")          # the demo's manifest stays as it was
+    assert _settings(**kw, pan_speed="fast")["pan_speed"] == list(CAMERA_SPEEDS["fast"])
+    assert _settings(**kw, pan_speed="fast") == _settings(**kw, pan_speed=[6, 16])
+    with pytest.raises(ConfigError, match="pan_speed"):
+        _settings(**kw, pan_speed="warp")

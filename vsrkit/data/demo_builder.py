@@ -43,6 +43,9 @@ VAL_PHOTOS = ("coffee", "chelsea", "astronaut")
 SCHEMA = "vsrkit-demo-dataset/1"
 #: camera pan speed range, HR px/frame (a dataset built with another range records it in its settings)
 DEFAULT_PAN_SPEED = (0.5, 6.0)
+#: named camera speeds for ``pan_speed`` (HR px/frame): ``demo`` is the default (0.1-1.5 LR px/frame at x4),
+#: ``fast`` 1.5-4 LR px/frame at x4 (handheld footage, REDS)
+CAMERA_SPEEDS = {"demo": DEFAULT_PAN_SPEED, "fast": (6.0, 16.0)}
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -143,6 +146,11 @@ def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, s
                           f"need even sizes for YUV 4:2:0)")
     if num_train_clips < 1 or num_val_clips < 1 or num_frames < 2:
         raise ConfigError("demo dataset: need num_train_clips >= 1, num_val_clips >= 1 and num_frames >= 2")
+    if isinstance(pan_speed, str):
+        if pan_speed not in CAMERA_SPEEDS:
+            raise ConfigError(f"demo dataset: pan_speed {pan_speed!r} is not a named speed; use one of "
+                              f"{', '.join(CAMERA_SPEEDS)} or [low, high] HR px/frame")
+        pan_speed = CAMERA_SPEEDS[pan_speed]
     speed = [float(v) for v in pan_speed]
     if len(speed) != 2 or not 0 <= speed[0] <= speed[1]:
         raise ConfigError(f"demo dataset: pan_speed {pan_speed} must be [low, high] HR px/frame with 0 <= low <= high")
@@ -242,7 +250,7 @@ def _pid_alive(pid: int) -> bool:
 def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, num_frames: int = 10,
                        hr_size=128, scale: int = 4, crf: float = 25, seed: int = 0, bf: int = 0, ref: int = 1,
                        preset: str = "medium", overwrite: bool = False, progress: bool = False,
-                       pan_speed: list[float] | tuple[float, float] = DEFAULT_PAN_SPEED) -> str:
+                       pan_speed: list[float] | tuple[float, float] | str = DEFAULT_PAN_SPEED) -> str:
     """Build (or reuse) the demo dataset at ``root``; returns ``root``.
 
     Args:
@@ -251,11 +259,13 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
         num_frames: frames per clip.
         hr_size: HR frame size, int or ``(h, w)``, divisible by ``2 * scale``.
         scale: downsampling factor (BI, MATLAB-exact bicubic).
-        crf, preset, bf, ref: libx264 settings (``bf=0, ref=1``: every motion vector points at frame t-1).
+        crf, preset, bf, ref: libx264 settings (``bf=0, ref=1``: every motion vector points at frame t-1; x264's
+            own defaults, as in most real videos, are ``bf=3, ref=3``).
         seed: everything (photo order, camera paths) derives from it; same seed, same dataset. Datasets built with
             the same seed and sizes but another ``crf`` hold the same HR and LR frames, compressed differently.
         pan_speed: ``[low, high]`` camera pan speed in HR px/frame (default 0.5-6); e.g. ``[4, 12]`` for fast
-            motion (1-3 LR px/frame at x4).
+            motion (1-3 LR px/frame at x4), or a name of :data:`CAMERA_SPEEDS` (``demo``, ``fast``); the
+            settings record the range.
         overwrite: rebuild even if ``root`` holds a dataset built with other settings (a matching dataset is
             always reused).
     Raises:
@@ -319,6 +329,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pan-speed", type=float, nargs=2, default=list(DEFAULT_PAN_SPEED), metavar=("LOW", "HIGH"),
                         help="camera pan speed range, HR px/frame")
+    parser.add_argument("--camera-speed", choices=sorted(CAMERA_SPEEDS), default=None,
+                        help="a named pan speed range (instead of --pan-speed)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     from vsrkit.errors import VsrkitError
@@ -328,7 +340,8 @@ def main(argv=None) -> int:
     try:
         root = build_demo_dataset(args.root, args.num_train_clips, args.num_val_clips, args.num_frames, hr,
                                   args.scale, args.crf, args.seed, args.bf, args.ref, args.preset,
-                                  overwrite=args.overwrite, progress=True, pan_speed=args.pan_speed)
+                                  overwrite=args.overwrite, progress=True,
+                                  pan_speed=args.camera_speed or args.pan_speed)
     except VsrkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
