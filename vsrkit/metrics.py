@@ -23,6 +23,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from vsrkit.color import rgb_to_y_bt601
 from vsrkit.registry import METRICS
 
 Y_MODES = ("rgb", "y_bt601", "y_full", "yuv")
@@ -58,10 +59,7 @@ def to_y(img: np.ndarray, y_mode: str) -> np.ndarray:
     if y_mode == "rgb":
         return img.astype(np.float64)
     if y_mode == "y_bt601":
-        # BasicSR: BGR float32 in [0, 1], dot in float64 (B, G, R order), / 255, float32, * 255 in float32.
-        x = img[..., ::-1].astype(np.float32) / 255.0
-        y = (x @ np.array([24.966, 128.553, 65.481]) + 16.0) / 255.0
-        return (y.astype(np.float32) * np.float32(255.0)).astype(np.float64)
+        return rgb_to_y_bt601(img, "basicsr")  # BasicSR's to_y_channel, bit for bit
     if img.dtype == np.uint8:
         import cv2
 

@@ -16,8 +16,9 @@ from vsrkit.codec.motion import MotionClip
 from vsrkit.errors import ConfigError, DataError
 
 
-def _luma(frames: np.ndarray) -> np.ndarray:
-    """BT.601 luma (float32, 0..255) of ``(t, h, w, 3)`` uint8 RGB."""
+def _luma_full_range(frames: np.ndarray) -> np.ndarray:
+    """Full-range luma 0.299 R + 0.587 G + 0.114 B (float32, 0..255) of ``(t, h, w, 3)`` uint8 RGB, for block
+    matching only; not the studio-range Y of :mod:`vsrkit.color`."""
     return frames[..., 0] * np.float32(0.299) + frames[..., 1] * np.float32(0.587) + \
         frames[..., 2] * np.float32(0.114)
 
@@ -77,7 +78,7 @@ def estimate_block_motion(frames, block: int = 8, search: int = 8, frame_types=N
     if block < 2 or search < 1:
         raise ConfigError(f"estimate_block_motion: need block >= 2 and search >= 1 (got {block}, {search})")
     t, h, w = frames.shape[:3]
-    luma = _luma(frames)
+    luma = _luma_full_range(frames)
     mv_bwd = np.zeros((t, 2, h, w), np.float32)
     mv_fwd = np.zeros((t, 2, h, w), np.float32)
     for i in range(t):

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vsrkit.color import BT601_MATRIX_255, BT601_OFFSET_F32, rgb_to_y_bt601
 from vsrkit.errors import DataError
-
-# BT.601 studio range: Y in [16, 235], Cb/Cr in [16, 240]; rows act on RGB in [0, 255].
-_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.966],
-                          [-37.797, -74.203, 112.0],
-                          [112.0, -93.786, -18.214]], dtype=np.float32) / 255.0
-_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32)
 
 
 def check_rgb_frame(frame, name: str = "frame", even: bool = True) -> np.ndarray:
@@ -45,12 +40,11 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     rgb = check_rgb_frame(rgb)
     h, w = rgb.shape[:2]
     x = rgb.astype(np.float32)
-    y = x @ _RGB_TO_YCBCR[0] + _OFFSET[0]
     mean = x.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
-    u = mean @ _RGB_TO_YCBCR[1] + _OFFSET[1]
-    v = mean @ _RGB_TO_YCBCR[2] + _OFFSET[2]
+    u = mean @ BT601_MATRIX_255[1] + BT601_OFFSET_F32[1]
+    v = mean @ BT601_MATRIX_255[2] + BT601_OFFSET_F32[2]
     to8 = lambda p: np.clip(np.rint(p), 0, 255).astype(np.uint8)  # noqa: E731
-    return to8(y), to8(u), to8(v)
+    return rgb_to_y_bt601(x, "matrix"), to8(u), to8(v)
 
 
 def yuv420p_to_i420(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vsrkit.color import rgb_to_y_bt601
 from vsrkit.data.clip_motion import open_motion
 from vsrkit.data.frame_indices import PADDING_MODES, generate_frame_indices
 from vsrkit.data.meta_info import read_meta_info
@@ -42,10 +43,9 @@ from vsrkit.manifest import check_manifest
 
 
 def rgb_to_y(frames: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` uint8 RGB -> ``(..., 1)`` uint8 Y, BT.601 limited range (16..235), rounded."""
-    rgb = frames.astype(np.float32) / 255.0
-    y = 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None]
+    """``(..., 3)`` uint8 RGB -> ``(..., 1)`` uint8 Y, BT.601 limited range (16..235), rounded
+    (:func:`vsrkit.color.rgb_to_y_bt601`, recipe ``'channels'``)."""
+    return rgb_to_y_bt601(frames, "channels")[..., None]
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
