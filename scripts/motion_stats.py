@@ -17,6 +17,11 @@ forward pass; ``fwd``: to frame t+1, used by the backward pass):
 
 Frame 0's ``bwd`` and the last frame's ``fwd`` field are never used by the network and are left out. Every frame
 type row averages over pixels of that type's frames; ``all`` over every used field.
+
+Quality per frame type: ``--results NAME=DIR ...`` (folders of super-resolved frames ``DIR/<clip>/<frame>.png``, as
+``vsrkit/test.py --set val.save_img=true`` writes them under ``results/<name>/<dataset>/``) adds a table of the mean
+per-frame PSNR (Y BT.601, ``--crop`` border, as the demo's metric) of each folder and of bicubic upsampling of the
+decoded LR frames, per frame type, over the clips of the first ``--split``.
 """
 from __future__ import annotations
 
@@ -129,12 +134,60 @@ def table(stats: dict, names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_rgb(path: str) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(f"{path}: missing or unreadable PNG")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def quality_table(split_root: str, results: dict, crop: int) -> str:
+    """Mean per-frame PSNR per frame type of each results folder and of bicubic (see the module docstring)."""
+    from vsrkit.archs.blocks import upsample_image
+    from vsrkit.metrics import calculate_psnr
+
+    sums: dict = {}
+    clips = sorted(os.listdir(os.path.join(split_root, "gt")))
+    for clip in clips:
+        types = load_motion(os.path.join(split_root, "motion", f"{clip}.npz")).frame_types
+        for i, ftype in enumerate(types):
+            name = f"{i:08d}.png"
+            gt = read_rgb(os.path.join(split_root, "gt", clip, name))
+            lq = read_rgb(os.path.join(split_root, "lq", clip, name))
+            scale = gt.shape[0] // lq.shape[0]
+            x = torch.from_numpy(lq).permute(2, 0, 1)[None].double() / 255.0
+            bic = upsample_image(x, scale, "bicubic")[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+            outs = {"bicubic": bic, **{k: read_rgb(os.path.join(d, clip, name)) for k, d in results.items()}}
+            for key in (TYPE_NAMES.get(int(ftype), "?"), "all"):
+                row = sums.setdefault(key, {"frames": 0})
+                row["frames"] += 1
+                for k, img in outs.items():
+                    row[k] = row.get(k, 0.0) + calculate_psnr(img, gt, crop, "y_bt601")
+    names = ["bicubic", *results]
+    diffs = [(a, "bicubic") for a in results] + [(a, b) for j, a in enumerate(results) for b in list(results)[j + 1:]]
+    header = ["type", "frames", *names, *[f"{a} - {b}" for a, b in diffs]]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "|".join(["---:"] * (len(header) - 1)) + "|"]
+    for key in ("I", "P", "B", "?", "all"):
+        row = sums.get(key)
+        if not row:
+            continue
+        mean = {k: row[k] / row["frames"] for k in names}
+        lines.append("| " + " | ".join([key, str(row["frames"]), *[f"{mean[k]:.3f}" for k in names],
+                                        *[f"{mean[a] - mean[b]:+.3f}" for a, b in diffs]]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, type=Path, help="demo dataset root (vsrkit.data.demo_builder)")
     p.add_argument("--split", nargs="+", default=["val"], help="splits to measure (default: val)")
     p.add_argument("--fill", nargs="+", default=list(DEFAULT_CHAINS),
                    help=f"mv_fill chains to measure, comma-separated steps (default: {' '.join(DEFAULT_CHAINS)})")
+    p.add_argument("--results", nargs="+", default=[], metavar="NAME=DIR",
+                   help="folders of super-resolved frames (DIR/<clip>/<frame>.png) to score per frame type")
+    p.add_argument("--crop", type=int, default=4, help="border cropped before PSNR (default 4, the demo's)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p.parse_args(argv)
 
@@ -142,6 +195,12 @@ def parse_args(argv):
 def main(argv) -> int:
     args = parse_args(argv)
     chains = [parse_chain(c) for c in args.fill]
+    results = {}
+    for item in args.results:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not os.path.isdir(folder):
+            raise ConfigError(f"--results: {item!r} is not NAME=DIR with an existing folder of frames")
+        results[name] = folder
     torch.set_num_threads(1)
     for split in args.split:
         split_root = str(args.root / split)
@@ -165,6 +224,9 @@ def main(argv) -> int:
         print("EPE = mean end-point error against the true camera motion, LR pixels; holes % = pixels without a "
               "codec vector.\n")
         print(table(stats, names))
+    if results:
+        print(f"## Y-PSNR (BT.601, crop {args.crop}) per frame type, {args.root} {args.split[0]}: mean over frames\n")
+        print(quality_table(str(args.root / args.split[0]), results, args.crop))
     return 0
 
 

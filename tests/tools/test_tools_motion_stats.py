@@ -79,3 +79,15 @@ def test_named_camera_speeds():
     assert _settings(**kw, pan_speed="fast") == _settings(**kw, pan_speed=[6, 16])
     with pytest.raises(ConfigError, match="pan_speed"):
         _settings(**kw, pan_speed="warp")
+
+
+def test_quality_per_frame_type(tree, capsys):
+    script = load_script()
+    gt = os.path.join(tree, "val", "gt")
+    assert script.main(["--root", tree, "--fill", "opposite", "--results", f"perfect={gt}"]) == 0
+    text = capsys.readouterr().out.split("Y-PSNR")[1]
+    table = rows(text)
+    assert table[("all", "8")][2].replace(".", "").isdigit() and table[("all", "8")][3] == "inf"   # bicubic, GT
+    assert ("I", "1") in table
+    with pytest.raises(ConfigError, match="--results"):
+        script.main(["--root", tree, "--results", "nofolder"])
