@@ -44,10 +44,17 @@ def atomic_path(path: str | os.PathLike, keep_ext: bool = False) -> Iterator[str
         _remove(tmp)
 
 
-def replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, replace: bool = True) -> None:
     """Rename the finished folder ``src`` to ``dst``. An existing ``dst`` is first set aside (``.<name>.old-<pid>``
-    next to it), put back if the rename fails, and deleted only once ``src`` is in place."""
+    next to it), put back if the rename fails, and deleted only once ``src`` is in place.
+
+    With ``replace=False`` a ``dst`` that is there is never touched: the rename raises OSError when ``dst`` is a
+    non-empty folder (e.g. another process finished the same build first) and ``src`` stays where it is.
+    """
     src, dst = os.fspath(src), os.fspath(dst)
+    if not replace:
+        os.replace(src, dst)  # rename(2): refuses a non-empty folder
+        return
     aside = None
     if os.path.lexists(dst):
         folder, base = os.path.split(os.path.abspath(dst))

@@ -90,6 +90,20 @@ def test_replace_dir_puts_the_old_folder_back_when_the_rename_fails(tmp_path, mo
     assert (out / "old.txt").read_text() == "previous" and sorted(os.listdir(tmp_path)) == ["new", "out"]
 
 
+def test_replace_dir_without_replace_leaves_a_finished_folder_alone(tmp_path):
+    new, out = tmp_path / "new", tmp_path / "out"
+    new.mkdir()
+    (new / "f").write_text("mine")
+    out.mkdir()
+    (out / "f").write_text("theirs")  # another process finished first
+    with pytest.raises(OSError):
+        replace_dir(new, out, replace=False)
+    assert (out / "f").read_text() == "theirs" and (new / "f").read_text() == "mine"
+    (out / "f").unlink()  # an empty folder is taken over, as by rename(2)
+    replace_dir(new, out, replace=False)
+    assert (out / "f").read_text() == "mine" and not new.exists()
+
+
 
 def test_no_hand_written_temp_then_rename_outside_fileio():
     """Every atomic write goes through vsrkit.fileio: no other module renames a temporary file into place."""
@@ -103,5 +117,6 @@ def test_no_hand_written_temp_then_rename_outside_fileio():
                 if pattern.search(line) and not line.lstrip().startswith("#"):
                     found.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not found, ("write through vsrkit.fileio (write_bytes_atomic / write_text_atomic / write_json_atomic, "
-                       "atomic_path for writers that need a file name, replace_dir for finished folders):\n"
+                       "atomic_path for writers that need a file name, replace_dir for finished folders, "
+                       "replace_dir(..., replace=False) where a folder another process finished must be kept):\n"
                        + "\n".join(found))

@@ -30,7 +30,7 @@ import numpy as np
 from vsrkit.data.patch_grid import assign_chunks, bicubic_patches, chunk_edges, patch_psnr, to_patches
 from vsrkit.data.vsd4k_dataset import VSD4KDataset
 from vsrkit.errors import ConfigError, DataError
-from vsrkit.fileio import write_json_atomic, write_text_atomic
+from vsrkit.fileio import replace_dir, write_json_atomic, write_text_atomic
 from vsrkit.registry import DATASETS
 
 SCHEMA = "vsrkit-stdo-demo/1"
@@ -115,7 +115,7 @@ def build_stdo_demo(root, num_frames: int = 30, held_out_frames: int = 6, hr_siz
         if os.path.exists(root):
             shutil.rmtree(root)
         try:
-            os.rename(tmp, root)
+            replace_dir(tmp, root, replace=False)
         except OSError:  # another process finished first
             if not _matches(manifest, settings):
                 raise
