@@ -24,6 +24,12 @@ says so: those numbers check that the script works, they are NOT the GPU targets
     python scripts/bench_vsr.py                                          # GPU: full size
     python scripts/bench_vsr.py --frames 15 --height 180 --width 320 --compile --json bench_vsr.json
     python scripts/bench_vsr.py --mid 8 --blocks 1 --height 16 --width 16 --frames 3   # tiny CPU check
+
+``--msitf`` adds the space-time row: the published MSITF network (5.59M parameters, random weights) on one window of
+4 LR frames -> 7 HR frames, x4: milliseconds per window, output frames per second (7 / window time), peak GPU memory,
+and the share of the window's time spent in the modulated deformable convolutions (timed with synchronising hooks
+around every DCN module, in a separate run). Sizes: GPU 4x(144x180) -> 7x(576x720) (Vid4's calendar, the published
+Vid4 test size), CPU smoke 4x(64x112) -> 7x(256x448); ``--msitf-height``/``--msitf-width`` choose others.
 """
 from __future__ import annotations
 
@@ -166,6 +172,60 @@ def bench_training(args, mode: str, device: torch.device) -> dict:
     return row
 
 
+MSITF_GPU_SIZE, MSITF_CPU_SIZE = (144, 180), (64, 112)
+
+
+def bench_msitf(args, device: torch.device) -> dict:
+    """The space-time row: one MSITF window (4 LR frames -> 7 HR frames) timed whole and in its DCN modules."""
+    from vsrkit.archs.msitf_arch import MSITF
+    from vsrkit.ops.dcn import DCNPack
+
+    torch.manual_seed(0)
+    net = MSITF().to(device).eval()
+    lq = torch.rand(1, 4, 3, args.msitf_height, args.msitf_width, generator=torch.Generator().manual_seed(2))
+    lq = lq.to(device)
+
+    def full():
+        with torch.inference_mode():
+            net(lq)
+
+    reset_peak(device)
+    full_s = timed_median(full, args.repeats, args.warmup, device)
+    peak = peak_mib(device)
+    spent, starts = [0.0], {}
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def before(module, _):
+        sync()
+        starts[id(module)] = time.perf_counter()
+
+    def after(module, _, __):
+        sync()
+        spent[0] += time.perf_counter() - starts.pop(id(module))
+
+    dcns = [m for m in net.modules() if isinstance(m, DCNPack)]
+    hooks = [h for m in dcns for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+    try:
+        sync()
+        start = time.perf_counter()
+        full()
+        sync()
+        hooked_s = time.perf_counter() - start
+    finally:
+        for h in hooks:
+            h.remove()
+    row = dict(params=sum(p.numel() for p in net.parameters()), frames_in=4, frames_out=7,
+               height=args.msitf_height, width=args.msitf_width, ms_per_window=full_s * 1e3, fps=7 / full_s,
+               peak_mib=peak, dcn_modules=len(dcns), dcn_ms=spent[0] * 1e3, dcn_share=spent[0] / hooked_s)
+    del net, lq
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
 def fmt_mem(mib: float | None) -> str:
     return "n/a" if mib is None else f"{mib:.0f}"
 
@@ -205,6 +265,17 @@ def print_report(result: dict) -> None:
         bf16 = next((r for r in result["training"] if r["mode"] == "bf16"), None)
         if bf16 and bf16.get("ratio_vs_fp32") is not None:
             print(f"bf16 / fp32 training: {bf16['ratio_vs_fp32']:.2f}x (target >= 1.5x on H100/H200)")
+    st = result.get("space_time")
+    if st:
+        print(f"\nspace-time (MSITF, published network, random weights): 1 window of {st['frames_in']} x "
+              f"{st['height']}x{st['width']} LR -> {st['frames_out']} x {SCALE * st['height']}x{SCALE * st['width']}; "
+              f"median of {cfg['repeats']} after {cfg['warmup']} warm-up")
+        head = (f"{'network':>10} {'params':>9} {'ms/window':>10} {'out fps':>9} {'DCN ms':>9} {'DCN %':>8} "
+                f"{'peak MiB':>9}")
+        print(head)
+        print("-" * len(head))
+        print(f"{'MSITF':>10} {st['params']:>9} {st['ms_per_window']:>10.2f} {st['fps']:>9.2f} {st['dcn_ms']:>9.2f} "
+              f"{100 * st['dcn_share']:>7.1f}% {fmt_mem(st['peak_mib']):>9}")
     for note in result["notes"]:
         print(f"note: {note}")
 
@@ -236,6 +307,9 @@ def parse_args(argv):
     p.add_argument("--compile", action="store_true", help="also time bf16 + torch.compile training")
     p.add_argument("--no-tf32", action="store_true", help="strict fp32 convolutions and matmuls on CUDA")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--msitf", action="store_true", help="also time the MSITF space-time window (4 -> 7 frames)")
+    p.add_argument("--msitf-height", type=int, help="MSITF LR height (GPU 144, CPU 64)")
+    p.add_argument("--msitf-width", type=int, help="MSITF LR width (GPU 180, CPU 112)")
     p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
     return p.parse_args(argv)
 
@@ -250,6 +324,9 @@ def run(args) -> dict:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    size = MSITF_GPU_SIZE if want_cuda else MSITF_CPU_SIZE
+    args.msitf_height = args.msitf_height or size[0]
+    args.msitf_width = args.msitf_width or size[1]
     if args.threads:
         torch.set_num_threads(args.threads)
     if want_cuda:
@@ -287,6 +364,8 @@ def run(args) -> dict:
     fp32 = next((r for r in result["training"] if r["mode"] == "fp32"), None)
     for r in result["training"]:
         r["ratio_vs_fp32"] = r["iters_per_s"] / fp32["iters_per_s"] if fp32 else None
+    if args.msitf:
+        result["space_time"] = bench_msitf(args, device)
     return result
 
 

@@ -6,6 +6,8 @@
 #   3. runs scripts/bench_dcn.py (full table, then the deterministic backward for batch 1 and 8),
 #   4. with GPU_CHECKS_SIMT=1 also tests and benchmarks the exact-fp32 SIMT GEMM variant (-DVSRKIT_DCN_FP32_SIMT),
 #   5. scripts/gpu_checks_ptia.sh: PTIA benchmark per DCN backend, PTIA tests, evidence runs (GPU_CHECKS_PTIA=0 skips).
+#   6. scripts/gpu_checks_msitf.sh: MSITF space-time benchmark per DCN backend, CUDA vs CPU, tests, evidence runs
+#      (GPU_CHECKS_MSITF=0 skips).
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
 #
@@ -78,6 +80,11 @@ fi
 if [ "${GPU_CHECKS_PTIA:-1}" = "1" ]; then  # PTIA benchmark, tests and evidence runs (GPU_CHECKS_PTIA=0 skips)
   echo "== 5. PTIA (scripts/gpu_checks_ptia.sh) =="
   OUT="$LOG_DIR" bash scripts/gpu_checks_ptia.sh || status=1
+fi
+
+if [ "${GPU_CHECKS_MSITF:-1}" = "1" ]; then  # MSITF benchmark, CUDA vs CPU, tests, evidence (GPU_CHECKS_MSITF=0 skips)
+  echo "== 6. MSITF (scripts/gpu_checks_msitf.sh) =="
+  OUT="$LOG_DIR" bash scripts/gpu_checks_msitf.sh || status=1
 fi
 
 echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"

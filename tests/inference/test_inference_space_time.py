@@ -70,7 +70,7 @@ def test_tiles_and_window_counts():
     tiled = torch.cat([o for _, o in iter_space_time_frames(net, _stream(lq), 4, 3, settings,
                                                             progress=type("P", (), {"update": calls.append})())], 1)
     assert torch.allclose(tiled, whole, atol=1e-6)
-    assert len(calls) == count_space_time_runs(9, 20, 28, 4, 3, settings) == 3 * (3 * 5)  # windows 0, 3, 5 x 3 x 5 tiles
+    assert len(calls) == count_space_time_runs(9, 20, 28, 4, 3, settings) == 3 * 3 * 5  # 3 windows (0, 3, 5), 3 x 5 tiles
 
 
 def test_space_time_errors():
@@ -131,3 +131,22 @@ def test_infer_video_doubles_the_frame_rate_of_a_real_clip(tmp_path):
     assert (10 * np.log10(255 ** 2 / mse) > 30).all(), mse
     import cv2
     assert cv2.imread(str(png)).shape == (4 * h, 2 * 4 * w + 8, 3)
+
+
+def test_bench_vsr_space_time_row(tmp_path, capsys):
+    """scripts/bench_vsr.py --msitf: the published MSITF on one tiny window, with its DCN share."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_vsr_st", os.path.join(ROOT, "scripts", "bench_vsr.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "2", "--height", "8",
+                       "--width", "8", "--alignments", "none", "--train-modes", "--repeats", "1", "--warmup", "0",
+                       "--msitf", "--msitf-height", "8", "--msitf-width", "12", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = json.loads(out.read_text())["space_time"]
+    assert "1 window of 4 x 8x12 LR -> 7 x 32x48" in text and "MSITF" in text
+    assert row["params"] == 5585611 and row["dcn_modules"] == 9  # 3 levels x (interpolation + 2 ConvLSTM aligners)
+    assert row["fps"] == pytest.approx(7 / (row["ms_per_window"] / 1e3)) and 0 < row["dcn_share"] < 1
+    assert row["peak_mib"] is None
