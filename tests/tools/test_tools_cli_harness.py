@@ -130,8 +130,6 @@ def test_bad_input_gives_one_line_and_changes_nothing(case, data, tmp_path, caps
     assert not th.leftovers(data) and not th.leftovers(tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="options file reading is the options module's (issue 14, lead's items): "
-                                       "a binary --opt raises UnicodeDecodeError")
 def test_binary_options_file_gives_one_line(data, tmp_path, capsys):
     binary = tmp_path / "binary.yml"
     binary.write_bytes(bytes(range(256)))

@@ -296,10 +296,10 @@ class BaseModel:
 
     def load_networks(self, folder: Path, tag: int | str) -> None:
         """Restore the network (and EMA copy) saved by :meth:`save_networks` under ``tag`` (resume)."""
-        weights = ckpt.load_file(Path(folder) / f"net_g_{tag}.pth")
-        ckpt.unwrap(self.net).load_state_dict(weights["params"])
+        path = Path(folder) / f"net_g_{tag}.pth"
+        ckpt.load_network(self.net, path, "params")  # a file that does not fit is named, with its keys
         if self.ema is not None:
-            self.ema.module.load_state_dict(weights["params_ema"])
+            ckpt.load_network(self.ema.module, path, "params_ema")
 
     # ------------------------------------------------------------------ state
     def training_state(self) -> dict:

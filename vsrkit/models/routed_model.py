@@ -148,7 +148,6 @@ class RoutedVSRModel(VideoSRModel):
         files = self._index(Path(folder) / f"net_g_{tag}.pth")
         nets = ckpt.unwrap(self.net).nets
         for j, file in enumerate(files):
-            weights = ckpt.load_file(file)
-            nets[j].load_state_dict(weights["params"])
+            ckpt.load_network(nets[j], file, "params")
             if self.ema is not None:
-                self.ema.module.nets[j].load_state_dict(weights["params_ema"])
+                ckpt.load_network(self.ema.module.nets[j], file, "params_ema")
