@@ -25,6 +25,8 @@ SHIPPED = sorted(p for p in OPTIONS.rglob("*.yml") if BASE_DIR not in p.parents)
 BASES = sorted(BASE_DIR.glob("*.yml"))
 MVVSR_TRAIN = sorted((OPTIONS / "train" / "mvvsr").glob("*.yml"))
 MVVSR_TEST = sorted((OPTIONS / "test" / "mvvsr").glob("*.yml"))
+MSITF_TRAIN = sorted((OPTIONS / "train" / "msitf").glob("*.yml"))
+MSITF_TEST = sorted((OPTIONS / "test" / "msitf").glob("*.yml"))
 
 
 def rel(path: Path) -> str:
@@ -86,14 +88,19 @@ def tiny_forward(network_g: dict, num_frame: int = 3, channels: int = 3, scale: 
     hr = 16 * (scale or network_g.get("scale", 4))
     side = {"mv_bwd": torch.zeros(1, num_frame, 2, 16, 16), "mv_fwd": torch.zeros(1, num_frame, 2, 16, 16),
             "frame_types": torch.tensor([[1] + [2] * (num_frame - 1)]),
-            "ref": torch.rand(1, 2, channels, hr, hr, generator=gen)}
-    with torch.no_grad():
-        return net(lq, **{k: side[k] for k in forward_inputs(net)})
+            "ref": torch.rand(1, 2, channels, hr, hr, generator=gen),
+            "valid_bwd": torch.ones(1, num_frame, 16, 16, dtype=torch.bool),
+            "valid_fwd": torch.ones(1, num_frame, 16, 16, dtype=torch.bool)}
+    with torch.no_grad():  # optional inputs this table does not know are left to their defaults
+        return net(lq, **{k: side[k] for k in forward_inputs(net) if k in side})
 
 
 def frames_in_out(opt: dict) -> tuple[int, int]:
-    """LR frames a network of ``opt`` takes in a tiny forward and the frames it returns: a sliding-window network
-    (``network_g.num_frames``) returns the centre frame; every other model returns a frame per input frame."""
+    """LR frames a network of ``opt`` takes in a tiny forward and the frames it returns: a space-time model runs
+    ``val.window`` frames (default 4) into ``2 * window - 1``; every other model returns a frame per input frame."""
+    if opt.get("model_type") == "SpaceTimeVSRModel":
+        window = opt["val"].get("window", 4)
+        return window, 2 * window - 1
     window = (opt.get("network_g") or {}).get("num_frames")
     if window:  # a sliding-window network: num_frames LR frames -> the centre frame
         return window, 1
@@ -135,7 +142,7 @@ def test_networks_build_and_run_on_cpu():
             frames, c = frames_in_out(opt), channels_of(opt)
             configs.setdefault(yaml.safe_dump([net, frames, c], sort_keys=True),
                                (rel(path), net, frames, c, opt.get("scale", net.get("scale"))))
-    assert len(configs) >= 3  # demo, MV-VSR, SPyNet baseline
+    assert len(configs) >= 4  # demo, MV-VSR, SPyNet baseline, MSITF
     for name, net, (n_in, n_out), c, scale in configs.values():
         out = tiny_forward(net, n_in, c, scale)
         assert out.shape == (1, n_out, c, 16 * scale, 16 * scale), name
@@ -228,3 +235,60 @@ def test_mvvsr_test_protocols(path):
         return
     trained = "BasicVSR_SPyNet_REDS_CRF23" if spynet else "MVVSR_REDS_CRF23"
     assert opt["path"]["pretrain_network_g"] == f"experiments/{trained}/models/net_g_latest.pth"
+
+
+# ---------------------------------------------------------------------------------------------- MSITF protocols
+def test_msitf_training_protocol():
+    """methods.md section 3 and the published train.yml, in BI and BD."""
+    assert [p.stem for p in MSITF_TRAIN] == ["train_msitf_vimeo_bd", "train_msitf_vimeo_bi"]
+    for path in MSITF_TRAIN:
+        opt = load(path)
+        assert opt["model_type"] == "SpaceTimeVSRModel" and opt["scale"] == 4
+        assert (opt["val"]["window"], opt["val"]["stride"]) == (4, 3)
+        tr = opt["datasets"]["train"]
+        assert tr["type"] == "Vimeo90KDataset" and tr["task"] == "stvsr"
+        assert (tr["gt_size"], tr["gt_size"] // opt["scale"], tr["batch_size_per_gpu"]) == (128, 32, 16)
+        assert tr["use_hflip"] and tr["use_rot"] and tr["use_temporal_flip"]
+        assert tr["meta_info_file"].endswith("vimeo90k_train.txt")
+        train = opt["train"]
+        assert train["optim_g"] == {"type": "Adam", "lr": 2e-4, "betas": [0.9, 0.99], "weight_decay": 0}
+        assert train["scheduler"] == {"type": "CosineAnnealingRestartLR", "periods": [150000] * 4,
+                                      "restart_weights": [1] * 4, "eta_min": 1e-7}
+        assert train["total_iter"] == 600000 and train["warmup_iter"] == 0 and train["ema_decay"] == 0
+        assert train["pixel_opt"] == {"type": "CharbonnierLoss", "eps": 1e-6, "reduction": "sum"}
+        val = opt["datasets"]["val"]
+        assert val["drop_even_frames"] and val["test_mode"] and val["num_frame"] is None
+        mode = "bd_matlab" if path.stem.endswith("_bd") else "bi"
+        assert tr["manifest_check"]["mode"] == val["manifest_check"]["mode"] == mode
+        assert ("BDx4" in tr["dataroot_lq"]) == ("BDx4" in val["dataroot_lq"]) == (mode != "bi")
+        net = dict(opt["network_g"])
+        assert net.pop("type") == "MSITF" and not net["faithful"] and net["feature_interp"] == "pcd"
+        n = sum(p.numel() for p in ARCHS.get("MSITF")(**net).parameters())
+        assert n == 5585611, n
+
+
+@pytest.mark.parametrize("path", MSITF_TEST, ids=rel)
+def test_msitf_test_protocols(path):
+    opt = load(path)
+    assert opt["model_type"] == "SpaceTimeVSRModel" and (opt["val"]["window"], opt["val"]["stride"]) == (4, 3)
+    metrics = opt["val"]["metrics"]
+    assert opt["val"]["rounding"] == "round"
+    assert {m["crop_border"] for m in metrics.values()} == {0}
+    assert {(m["type"], m["y_mode"]) for m in metrics.values()} == {
+        (t, y) for t in ("psnr", "ssim") for y in ("rgb", "y_bt601")}
+    assert sorted(k for k, m in metrics.items() if m.get("published")) == ["psnr_rgb", "psnr_y601"]
+    published = opt["val"]["published_results"]["columns"]
+    assert published["psnr_rgb"]["average"] == 25.149 and published["psnr_y601"]["average"] == 26.696
+    for column in published.values():  # the published averages are the means of the published clips
+        clips = [v for k, v in column.items() if k != "average"]
+        assert abs(sum(clips) / len(clips) - column["average"]) < 1e-3
+    sets = opt["datasets"]
+    assert sets and all(s["test_mode"] for s in sets.values())
+    for s in sets.values():
+        if s["type"] == "VideoFolderDataset":  # Vid4: whole clips, even (1-based) frames dropped
+            assert s["drop_even_frames"] and s["num_frame"] is None and s["dataroot_gt"] == "datasets/Vid4/GT"
+        else:
+            assert s["type"] == "Vimeo90KDataset" and s["task"] == "stvsr" and s["gt_size"] is None
+        assert ("BDx4" in s["dataroot_lq"]) == (s["manifest_check"]["mode"] == "bd_matlab") == path.stem.endswith("_bd")
+    if "_fms" in path.stem:
+        assert sorted(sets) == ["test_fast", "test_medium", "test_slow"]
