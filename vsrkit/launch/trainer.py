@@ -289,8 +289,10 @@ class Trainer:
         return (metric if "/" in metric else f"{next(iter(self.val_sets), '')}/{metric}"), mode
 
     def consider_best(self, tag: str, value: float) -> None:
-        """Record ``value`` of ``tag`` if it improves; for the chosen tag (``val.best``) also write net_g_best."""
-        if not is_better(value, self.best.get(tag), higher_is_better=self.best_mode == "max"):
+        """Record ``value`` of ``tag`` if it improves; for the chosen tag (``val.best``) also write net_g_best.
+        ``val.best.mode`` applies to the chosen tag; other metrics improve upwards, training losses downwards."""
+        higher = self.best_mode == "max" if tag == self.best_metric else not tag.startswith("train/")
+        if not is_better(value, self.best.get(tag), higher_is_better=higher):
             return
         self.best[tag] = value
         if tag == self.best_metric and self.dist.is_main:
