@@ -1,4 +1,5 @@
-"""PTIA: published parameter count, official-checkpoint converter, parity with the published code (fixture), and
+"""PTIA: published parameter count, official-checkpoint converter, parity with the published code
+(``../shared/fixtures/ptia``, through the converter), and
 behaviour: shapes, batch independence, frozen SPyNet, affine-offset layout, TBIA flow refinement, CAFS query, offset
 bound, ablations, VGG weights, option errors."""
 import importlib.util

@@ -1,4 +1,5 @@
-"""RCVSR: published parameter count, official-checkpoint converter, parity with the published code (fixture), and
+"""RCVSR: published parameter count, official-checkpoint converter, parity with the published code
+(``../shared/fixtures/rcvsr``, through the converter), and
 the behaviour of the network's inputs, options and published quirks."""
 import importlib.util
 from pathlib import Path

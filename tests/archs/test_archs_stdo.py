@@ -1,5 +1,5 @@
-"""STDO backbones (WDSR-A, EDSR, ESPCN): published sizes, official checkpoints, parity with the published code,
-clips, initialisation, configuration errors."""
+"""STDO backbones (WDSR-A, EDSR, ESPCN): published sizes, official checkpoints, parity with the published code
+(``../shared/fixtures/stdo``, through the converters), clips, initialisation, configuration errors."""
 import importlib.util
 import logging
 import math
