@@ -69,3 +69,25 @@ def run_script():
 @pytest.fixture
 def repo_root():
     return REPO
+
+
+@pytest.fixture
+def run_entry(capfd):
+    """``run_entry(["vsrkit/train.py" | "vsrkit/test.py", args...])`` -> an object with ``returncode`` and ``stderr``,
+    like :func:`run_script` but in this process (no interpreter and torch import per call: seconds each). Use
+    ``run_script`` where the real script's process is the point (tracebacks, signals, torchrun)."""
+    from types import SimpleNamespace
+
+    from vsrkit.cli import run_cli
+    from vsrkit.test import test_main
+    from vsrkit.train import train_main
+
+    def run(args):
+        script, *argv = map(str, args)
+        main = {"vsrkit/train.py": train_main, "vsrkit/test.py": test_main}[script]
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            run_cli(main, argv)
+        return SimpleNamespace(returncode=stop.value.code, stderr=capfd.readouterr().err)
+
+    return run
