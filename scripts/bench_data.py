@@ -7,7 +7,8 @@
 1. Loader throughput (the default): for each shipped training option (its ``datasets.train`` dataset class and
    settings: frames per item, crop, flips, motion, LQ sources, key frames, batch size), training items per second
    on ONE core from each storage backend: PNG folders, LMDB with PNG values, LMDB with raw values, the raw backend
-   (scripts/make_raw.py), and YUV for the options that ship with it. The data is synthetic at the real frame sizes
+   (scripts/make_raw.py), the raw backend with ``item_dtype: uint8`` items (``raw uint8``: frames expanded to
+   float32 on the GPU instead), and YUV for the options that ship with it. The data is synthetic at the real frame sizes
    (REDS 720p / 180x320, MFQEv2 1280x720 / 640x360, Vimeo-90K 448x256 / 112x64) and was just written, so it is
    read from the page cache: the numbers are CPU cost per item (file system calls, decoding, cropping, flips,
    float conversion), not disk speed. Beside them: the rate the option needs to keep one GPU busy at ``--step-ms``
@@ -120,17 +121,22 @@ OPTIONS = {  # name: (option file, LR (h, w) of the synthetic clips, clip names,
     "rcvsr_mfqev2": ("options/train/rcvsr/train_rcvsr_mfqev2_qp32.yml", (360, 640), ["SeqA", "SeqB"], 16),
     "msitf_vimeo": ("options/train/msitf/train_msitf_vimeo_bi.yml", (64, 112), ["00001/0001", "00001/0002"], 7),
 }
-BACKENDS = ("png", "lmdb_png", "lmdb_raw", "raw", "yuv")
-BACKEND_LABELS = {"png": "PNG", "lmdb_png": "LMDB-PNG", "lmdb_raw": "LMDB-raw", "raw": "raw", "yuv": "YUV"}
+BACKENDS = ("png", "lmdb_png", "lmdb_raw", "raw", "yuv", "raw_u8")
+BACKEND_LABELS = {"png": "PNG", "lmdb_png": "LMDB-PNG", "lmdb_raw": "LMDB-raw", "raw": "raw", "yuv": "YUV",
+                  "raw_u8": "raw uint8"}
+#: variants that read another backend's files: ``raw_u8`` is raw storage with ``item_dtype: uint8`` items (frames
+#: stay uint8, motion float16; expanded to float32 after the copy to the GPU)
+SAME_FILES = {"raw_u8": "raw"}
 
 
-def _train_options(name: str) -> dict | None:
+def _train_options(name: str, overrides: list[str] = ()) -> dict | None:
+    """The option's ``datasets.train`` section, with ``--set`` overrides (e.g. ``datasets.train.gt_size=256``)."""
     from vsrkit.options import load_options
 
     path = os.path.join(REPO, OPTIONS[name][0])
     if not os.path.isfile(path):
         return None
-    return load_options(path)["datasets"]["train"]
+    return load_options(path, list(overrides))["datasets"]["train"]
 
 
 def _write_frames(root: str, folder: str, clips: dict) -> None:
@@ -214,7 +220,8 @@ def build_dataset(train: dict, backend: str, paths: dict):
     accepted = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in train.items() if k in accepted}
     kwargs.update(meta_info_file=None, manifest_check=None)
-    kwargs["io_backend"] = {"type": {"png": "disk", "lmdb_png": "lmdb", "lmdb_raw": "lmdb"}.get(backend, backend)}
+    storage = SAME_FILES.get(backend, backend)
+    kwargs["io_backend"] = {"type": {"png": "disk", "lmdb_png": "lmdb", "lmdb_raw": "lmdb"}.get(storage, storage)}
     kwargs["dataroot_gt"] = paths["gt"]
     lq = train["dataroot_lq"]
     kwargs["dataroot_lq"] = [paths["lq"]] * len(lq) if isinstance(lq, list) else paths["lq"]
@@ -223,7 +230,10 @@ def build_dataset(train: dict, backend: str, paths: dict):
         kwargs["dataroot_motion"] = [paths["motion"]] * len(motion) if isinstance(motion, list) else paths["motion"]
     if train.get("dataroot_key"):
         kwargs["dataroot_key"] = paths["key"]
-    return cls(**{k: v for k, v in kwargs.items() if k in accepted})
+    dataset = cls(**{k: v for k, v in kwargs.items() if k in accepted})
+    if backend == "raw_u8":
+        dataset.item_dtype = "uint8"
+    return dataset
 
 
 def bench_loading(sets: dict, items: int, clock=time.process_time) -> dict:
@@ -265,7 +275,7 @@ def run_loaders(args) -> None:
           f"backend, interleaved); need = batch_size_per_gpu / {args.step_ms:g} ms step")
     rows = []
     for name in args.options:
-        train = _train_options(name)
+        train = _train_options(name, args.set)
         if train is None:
             print(f"  {name}: {OPTIONS[name][0]} not present, skipped")
             continue
@@ -273,6 +283,7 @@ def run_loaders(args) -> None:
         os.makedirs(root, exist_ok=True)
         t0 = time.perf_counter()
         paths = make_option_data(root, name, train)
+        paths.update({b: paths[src] for b, src in SAME_FILES.items() if src in paths})
         sets = {b: build_dataset(train, b, p) for b, p in paths.items() if b in args.backends}
         shapes = item_shapes(next(iter(sets.values())))
         rates = bench_loading(sets, args.items, time.perf_counter if args.wall_time else time.process_time)
@@ -283,6 +294,8 @@ def run_loaders(args) -> None:
         print(f"  {'backend':<10} {'items/s/core':>12} {'ms/item':>9} {'cores per GPU':>14}")
         for backend, rate in rates.items():
             print(f"  {BACKEND_LABELS[backend]:<10} {rate:12.1f} {1000 / rate:9.1f} {math.ceil(need / rate):14d}")
+        if "raw_u8" in rates and "lmdb_raw" in rates:
+            print(f"  raw uint8 / LMDB-raw = {rates['raw_u8'] / rates['lmdb_raw']:.1f}x (same run)")
         if "raw" in rates and "lmdb_raw" in rates:
             print(f"  raw / LMDB-raw = {rates['raw'] / rates['lmdb_raw']:.1f}x, raw / PNG = "
                   f"{rates['raw'] / rates.get('png', float('nan')):.0f}x (same run)")
@@ -306,6 +319,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="--prepare: processes")
     parser.add_argument("--no-codec", action="store_true", help="--prepare: skip the H.264 stage")
     parser.add_argument("--keep", help="keep the synthetic data in this folder")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override the options, e.g. datasets.train.gt_size=256 datasets.train.num_frame=15")
     args = parser.parse_args(argv)
     root = args.keep or tempfile.mkdtemp(prefix="vsrkit_bench_data_")
     os.makedirs(root, exist_ok=True)

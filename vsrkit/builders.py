@@ -163,8 +163,17 @@ def build_dataset(cfg: dict, where: str):
     and left out of the dataset's arguments."""
     if isinstance(cfg, dict):
         check_loader_keys(cfg, where)
+    item_dtype = cfg.get("item_dtype", "float32") if isinstance(cfg, dict) else "float32"
+    if item_dtype not in ("float32", "uint8"):
+        raise ConfigError(f"{where}.item_dtype: must be float32 or uint8 (frames expanded on the device), "
+                          f"got {item_dtype!r}")
     kwargs = {k: v for k, v in cfg.items() if k not in LOADER_KEYS or k == "type"}
-    return build_from_registry(DATASETS, kwargs, where)
+    dataset = build_from_registry(DATASETS, kwargs, where)
+    if item_dtype != "float32":
+        if not hasattr(dataset, "item_dtype"):
+            raise ConfigError(f"{where}.item_dtype: {cfg['type']} makes float32 items only; remove 'item_dtype'")
+        dataset.item_dtype = item_dtype  # frames travel as uint8, expanded after the copy to the device
+    return dataset
 
 
 def build_loss(cfg: dict, where: str):

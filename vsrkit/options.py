@@ -27,7 +27,7 @@ REMOVABLE = "removable"  # like OPEN, or null to drop a section inherited from a
 _LOADER_KEYS = {
     "name": str, "type": str, "phase": str, "batch_size_per_gpu": int, "num_worker_per_gpu": int,
     "use_shuffle": bool, "dataset_enlarge_ratio": int, "prefetch_mode": (None, "cpu", "cuda"),
-    "pin_memory": bool, "persistent_workers": bool,
+    "pin_memory": bool, "persistent_workers": bool, "item_dtype": ("float32", "uint8"),
 }
 #: Keys of a dataset section that configure the loader; the rest go to the dataset class.
 LOADER_KEYS = frozenset(_LOADER_KEYS)

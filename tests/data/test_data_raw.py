@@ -15,7 +15,7 @@ from vsrkit.data.storage import open_storage, write_yuv420, yuv_file_name
 from vsrkit.data.storage_raw import RAW_INDEX, RawMotion, RawStorage, clip_file
 from vsrkit.data.synthetic import make_compressed_layout, translating_clip
 from vsrkit.data.video_base import frames_to_tensor
-from vsrkit.errors import DataError
+from vsrkit.errors import ConfigError, DataError
 from vsrkit.registry import DATASETS
 
 CLIPS = {"000": 10, "001": 9}
@@ -96,6 +96,36 @@ def test_training_items_bitwise_identical_from_every_backend(roots, options):
             _assert_items_equal(items)
     item = items["raw"]
     assert item["lq"].shape[-2:] == (options["gt_size"] // 4,) * 2 and "qp" in item and "valid_fwd" in item
+
+
+def test_uint8_items_expand_to_the_float_items_bitwise_on_every_backend(roots):
+    """``item_dtype: uint8``: frames uint8, motion fields and QP float16, 4x fewer bytes per frame; after
+    ``expand_item`` (what ``to_device`` does after the copy) the item is bitwise the float32 one."""
+    from vsrkit.data.loader import expand_item
+
+    options = dict(num_frame=4, gt_size=32, use_temporal_flip=True, interval_list=[1, 2])
+    floats, compact = _datasets(roots, **options), _datasets(roots, **options)
+    for ds in compact.values():
+        ds.item_dtype = "uint8"
+    for name in floats:
+        for index in range(len(floats[name])):
+            random.seed(index)
+            small = compact[name][index]
+            random.seed(index)
+            _assert_items_equal({"float32": floats[name][index], f"{name} uint8": expand_item(small)})
+    assert small["lq"].dtype == small["gt"].dtype == torch.uint8
+    assert small["mv_bwd"].dtype == small["qp"].dtype == torch.float16 and small["valid_fwd"].dtype == torch.bool
+    assert small["gt"].shape == (4, 3, 32, 32)
+
+
+def test_item_dtype_is_a_loader_key_checked_before_the_run(roots):
+    from vsrkit.builders import build_dataset
+
+    cfg = {"type": "CompressedVideoDataset", "dataroot": str(roots), "num_frame": 3, "gt_size": 32}
+    assert build_dataset({**cfg, "item_dtype": "uint8"}, "datasets.train").item_dtype == "uint8"
+    assert build_dataset(cfg, "datasets.train").item_dtype == "float32"
+    with pytest.raises(ConfigError, match=r"datasets.train.item_dtype: SyntheticVideoDataset makes float32 items"):
+        build_dataset({"type": "SyntheticVideoDataset", "item_dtype": "uint8"}, "datasets.train")
 
 
 def test_test_items_bitwise_identical_from_every_backend(roots):
@@ -212,7 +242,10 @@ def test_raw_motion_matches_npz_crops(roots):
         a, b = npz.load("000", idx, *LQ, region), raw.load("000", idx, *LQ, region)
         assert a.keys() == b.keys() and "qp" in a and "valid_bwd" in a
         for key in a:
-            assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
+            if key.startswith("mv_"):  # raw keeps the stored float16 (the item makes float32, or keeps it compact)
+                assert b[key].dtype == np.float16 and np.array_equal(a[key], b[key].astype(a[key].dtype)), key
+            else:
+                assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
             assert b[key].flags.writeable
     with pytest.raises(DataError, match="motion fields are 24x20 but the LQ frames are 12x10"):
         raw.load("000", [0], 10, 12)

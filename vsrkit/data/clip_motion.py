@@ -2,8 +2,8 @@
 
 The file format belongs to the codec area (``vsrkit.codec.save_motion`` / ``load_motion``; npz keys ``mv_bwd``,
 ``mv_fwd`` ``(t, 2, h, w)`` (float16 on disk is fine), ``frame_types`` ``(t,)`` and optional ``qp``
-``(t, ceil(h/16), ceil(w/16))``). Here: a cheap frame count for up-front checks, and loading into float32 arrays with
-the QP map expanded to one value per LR pixel (so that it crops and flips like the frames).
+``(t, ceil(h/16), ceil(w/16))``). Here: a cheap frame count for up-front checks, and loading into arrays (motion fields
+as stored, QP float32) with the QP map expanded to one value per LR pixel (so that it crops and flips like the frames).
 
 A motion root is either a folder of ``.npz`` files (:class:`NpzMotion`) or a raw motion root made by
 ``scripts/make_raw.py`` (:class:`vsrkit.data.storage_raw.RawMotion`, which reads only the crop of a window);
@@ -49,7 +49,7 @@ def qp_to_pixels(qp: np.ndarray, height: int, width: int) -> np.ndarray:
 def load_clip_motion(path: str, indices: list[int], height: int, width: int) -> dict:
     """Motion of frames ``indices`` of a clip (read with ``vsrkit.codec.load_motion``) as arrays.
 
-    Returns a dict with ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 (LR pixels), ``frame_types`` ``(t,)`` int64,
+    Returns a dict with ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` (LR pixels, the file's dtype: float16), ``frame_types`` ``(t,)`` int64,
     ``qp`` ``(t, h, w)`` float32 (only when the file has QP maps) and ``valid_bwd``, ``valid_fwd`` ``(t, h, w)`` bool
     (only when recorded: True where the codec gave a vector). A frame count or spatial size that does not fit the
     LQ frames raises DataError naming the file.
@@ -67,8 +67,8 @@ def load_clip_motion(path: str, indices: list[int], height: int, width: int) -> 
         raise DataError(f"{path}: motion fields are {shape[1]}x{shape[0]} but the LQ frames are {width}x{height}; "
                         f"re-create the motion file from the same LQ clip")
     out = {
-        "mv_bwd": np.asarray(clip.mv_bwd[idx], np.float32),
-        "mv_fwd": np.asarray(clip.mv_fwd[idx], np.float32),
+        "mv_bwd": np.asarray(clip.mv_bwd[idx]),  # as stored (float16 in the files); the item makes float32
+        "mv_fwd": np.asarray(clip.mv_fwd[idx]),
         "frame_types": np.asarray(clip.frame_types, np.int64)[idx],
     }
     if clip.qp is not None:

@@ -35,6 +35,9 @@ class ImageFolderSRDataset(Dataset):
         max_images: use only the first N images (natural order).
     """
 
+    #: ``float32`` items, or ``uint8`` (the loader key ``item_dtype``; see ``vsrkit.data.loader.expand_item``)
+    item_dtype = "float32"
+
     def __init__(self, dataroot: str, scale: int = 2, gt_size: int = 96, use_hflip: bool = True,
                  use_rot: bool = True, test_mode: bool = False, max_images: int | None = None):
         super().__init__()
@@ -69,5 +72,6 @@ class ImageFolderSRDataset(Dataset):
         if not self.test_mode and (self.use_hflip or self.use_rot):
             sample = random_augment(sample, self.use_hflip, self.use_rot, False, rng=random)
         name = os.path.basename(path)
-        return {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "clip": name,
+        return {"lq": frames_to_tensor(sample["lq"], self.item_dtype),
+                "gt": frames_to_tensor(sample["gt"], self.item_dtype), "clip": name,
                 "frame_ids": torch.tensor([0]), "key": name}

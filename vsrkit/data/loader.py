@@ -29,8 +29,24 @@ def build_val_loader(dataset: Dataset, rank: int, world_size: int, num_workers: 
     return DataLoader(shard, batch_size=1, shuffle=False, num_workers=num_workers)
 
 
+def expand_item(batch: dict) -> dict:
+    """The float32 item of the contract from a compact one (``item_dtype: uint8``): uint8 frames -> ``v / 255``,
+    float16 side inputs -> float32. Both are exact, so the values are bitwise those of a float32 item; float32,
+    bool and integer tensors pass unchanged (a uint8 tensor in an item is always frames)."""
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v) and v.dtype == torch.uint8:
+            v = v.float().div_(255.0)
+        elif torch.is_tensor(v) and v.dtype == torch.float16:
+            v = v.float()
+        out[k] = v
+    return out
+
+
 def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
-    return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
+    """``batch`` on ``device``, compact items expanded there (:func:`expand_item`): 4x fewer bytes to copy."""
+    return expand_item({k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v
+                        for k, v in batch.items()})
 
 
 def cpu_prefetch(loader: Iterable[dict], device: torch.device) -> Iterator[dict]:

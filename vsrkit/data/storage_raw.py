@@ -199,7 +199,7 @@ class RawStorage(FrameStorage):
 
 class RawMotion:
     """Motion of a raw motion root (see the module docstring), read a window and a crop at a time; the same
-    interface and results as :class:`vsrkit.data.clip_motion.NpzMotion` (bitwise: float16 fields -> float32)."""
+    interface and results as :class:`vsrkit.data.clip_motion.NpzMotion` (bitwise: float16 fields, float32 QP)."""
 
     def __init__(self, root: str):
         self.root = os.fspath(root)
@@ -260,8 +260,8 @@ class RawMotion:
         def take(name, *lead):
             return self.array(clip, name)[(frames, *lead, rows, cols)]
 
-        out = {"mv_bwd": take("mv_bwd", slice(None)).astype(np.float32),
-               "mv_fwd": take("mv_fwd", slice(None)).astype(np.float32),
+        out = {"mv_bwd": np.array(take("mv_bwd", slice(None))),  # float16 as stored; the item makes float32
+               "mv_fwd": np.array(take("mv_fwd", slice(None))),
                "frame_types": e["frame_types"][idx]}
         if "qp" in e["arrays"]:
             qp = self.array(clip, "qp")

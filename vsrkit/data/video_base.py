@@ -7,7 +7,9 @@ in test.
 
 An item (the brief's contract) is a dict of
 
-- ``lq`` ``(t, c, h, w)`` float32 in [0, 1] (c = 3 RGB, or 1 with ``color: y``);
+- ``lq`` ``(t, c, h, w)`` float32 in [0, 1] (c = 3 RGB, or 1 with ``color: y``); with the loader key
+  ``item_dtype: uint8`` the frames stay uint8 and the motion fields and QP maps float16 until
+  :func:`vsrkit.data.loader.expand_item` (after the copy to the device) makes the same float32 item;
 - ``gt`` ``(t', c, h*scale, w*scale)`` float32 (t' = t, 1 for the centre frame, or more with ``drop_even_frames``);
 - with ``dataroot_motion``: ``mv_bwd``, ``mv_fwd`` ``(t, 2, h, w)`` float32 LR pixels, ``frame_types`` ``(t,)`` long,
   ``qp`` ``(t, h, w)`` float32 (per-pixel macroblock QP) when the motion files carry QP maps, and ``valid_bwd``,
@@ -48,14 +50,19 @@ def rgb_to_y(frames: np.ndarray) -> np.ndarray:
     return rgb_to_y_bt601(frames, "channels")[..., None]
 
 
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1].
+def frames_to_tensor(frames: np.ndarray, item_dtype: str = "float32") -> torch.Tensor:
+    """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1], or uint8 with ``item_dtype='uint8'``.
 
     uint8 input (also a strided view: flipped, transposed, a crop of a memory map) is converted in one pass into
     the new tensor: each value is ``float32(v) / 255`` correctly rounded, bitwise what ``.float().div_(255)``
-    gives; other dtypes take that route.
+    gives; other dtypes take that route. With ``'uint8'`` the frames are only copied into a contiguous
+    ``(t, c, h, w)`` uint8 tensor (a quarter of the bytes; channels-last would copy faster without rotation but
+    3-10x slower with it), and :func:`vsrkit.data.loader.expand_item` makes the same float32 values later, after
+    the copy to the GPU, where the division is the same IEEE-exact operation.
     """
     frames = np.asarray(frames)
+    if item_dtype == "uint8" and frames.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
     if frames.dtype == np.uint8 and frames.ndim == 4:
         t, h, w, c = frames.shape
         out = torch.empty((t, c, h, w), dtype=torch.float32)
@@ -63,6 +70,16 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
         return out
     arr = np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
     return torch.from_numpy(arr).float().div_(255.0)
+
+
+def side_to_tensor(values: np.ndarray, item_dtype: str = "float32", integral: bool = False) -> torch.Tensor:
+    """A float side input (motion field, QP map) as float32, or with ``item_dtype='uint8'`` as float16 where that
+    is exact: values already stored as float16 (motion fields) or ``integral`` ones (QP, 0..51).
+    :func:`vsrkit.data.loader.expand_item` widens them to the same float32 values later."""
+    values = np.asarray(values)
+    if item_dtype == "uint8" and (values.dtype == np.float16 or integral):
+        return torch.from_numpy(np.ascontiguousarray(values, np.float16))
+    return torch.from_numpy(np.ascontiguousarray(values, np.float32))
 
 
 def stack_frames(frames: list[np.ndarray], storage: FrameStorage, clip: str, indices: list[int]) -> np.ndarray:
@@ -122,6 +139,8 @@ class VideoClipDataset(Dataset):
 
     #: True for datasets whose items are fixed windows (Vimeo septuplets) rather than sliding windows over clips
     fixed_window = False
+    #: ``float32`` items, or ``uint8`` (set from the loader key ``item_dtype`` by ``builders.build_dataset``)
+    item_dtype = "float32"
 
     def __init__(self, dataroot_gt: str, dataroot_lq: str | Sequence[str], dataroot_motion: str | Sequence[str] | None = None,
                  meta_info_file: str | None = None, io_backend: dict | None = None, scale: int = 4,
@@ -368,12 +387,14 @@ class VideoClipDataset(Dataset):
         return random_augment(sample, self.use_hflip, self.use_rot, self.use_temporal_flip, contiguous=False)
 
     def to_item(self, sample: dict, key: str) -> dict:
-        item: dict[str, Any] = {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"])}
+        dtype = self.item_dtype
+        item: dict[str, Any] = {"lq": frames_to_tensor(sample["lq"], dtype),
+                                "gt": frames_to_tensor(sample["gt"], dtype)}
         if sample.get("ref") is not None:
-            item["ref"] = frames_to_tensor(sample["ref"])
+            item["ref"] = frames_to_tensor(sample["ref"], dtype)
         for name in ("mv_bwd", "mv_fwd", "qp"):
             if sample.get(name) is not None:
-                item[name] = torch.from_numpy(np.ascontiguousarray(sample[name], np.float32))
+                item[name] = side_to_tensor(sample[name], dtype, integral=name == "qp")
         for name in ("valid_bwd", "valid_fwd"):
             if sample.get(name) is not None:
                 item[name] = torch.from_numpy(np.ascontiguousarray(sample[name], bool))

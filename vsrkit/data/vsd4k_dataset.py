@@ -95,6 +95,9 @@ class VSD4KDataset(Dataset):
         test_mode: no augmentation.
     """
 
+    #: ``float32`` items, or ``uint8`` (the loader key ``item_dtype``; see ``vsrkit.data.loader.expand_item``)
+    item_dtype = "float32"
+
     def __init__(self, dataroot_gt: str, dataroot_lq: str, video: str, scale: int = 2,
                  io_backend: dict | None = None, frame_range: Sequence[int] | None = None,
                  patch_grid: Sequence[int] | None = None, patches: bool = True, patch_labels_file: str | None = None,
@@ -194,7 +197,8 @@ class VSD4KDataset(Dataset):
         sample = {"lq": lq[None], "gt": gt[None]}
         if not self.test_mode and (self.use_hflip or self.use_rot):
             sample = random_augment(sample, self.use_hflip, self.use_rot, False, rng=random)
-        item = {"lq": frames_to_tensor(sample["lq"]), "gt": frames_to_tensor(sample["gt"]), "key": key,
+        item = {"lq": frames_to_tensor(sample["lq"], self.item_dtype),
+                "gt": frames_to_tensor(sample["gt"], self.item_dtype), "key": key,
                 "clip": clip, "frame_ids": torch.tensor([frame], dtype=torch.int64)}
         if self.route_key is not None:
             if row is not None:
