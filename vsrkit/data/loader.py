@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from vsrkit.data.sampler import EnlargedSampler, SeededItems
 
@@ -26,7 +26,13 @@ def build_train_loader(dataset: Dataset, ds_opt: dict, rank: int, world_size: in
 def build_val_loader(dataset: Dataset, rank: int, world_size: int, num_workers: int = 0) -> DataLoader:
     """Each rank takes clips ``rank, rank + world_size, ...`` (no padding, so no clip is scored twice)."""
     shard = Subset(dataset, list(range(rank, len(dataset), world_size)))
-    return DataLoader(shard, batch_size=1, shuffle=False, num_workers=num_workers)
+    return DataLoader(shard, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=collate_expanded)
+
+
+def collate_expanded(items: list[dict]) -> dict:
+    """Validation batches are float32 whatever the set's ``item_dtype`` (expanded on the CPU: inference may slice
+    and move them to the device piece by piece)."""
+    return expand_item(default_collate(items))
 
 
 def expand_item(batch: dict) -> dict:

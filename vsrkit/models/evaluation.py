@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from vsrkit.builders import check_kwargs
-from vsrkit.data.loader import expand_item
 from vsrkit.engine.dist import gather_objects
 from vsrkit.errors import ConfigError
 from vsrkit.metrics import ClipMetrics, tensor_to_uint8
@@ -125,7 +124,6 @@ def evaluate(infer: Callable[[dict], Prediction], batches: Iterable[dict], score
     table = new_table(scorers, compare_baseline)
     noted = set()
     for batch in batches:
-        batch = expand_item(batch)  # float32 frames (an item_dtype: uint8 set is expanded here, on the CPU)
         pred = infer(batch)
         if compare_baseline and pred.baseline is None and pred.baseline_note and pred.baseline_note not in noted:
             noted.add(pred.baseline_note)
