@@ -273,3 +273,23 @@ def test_failed_test_run_leaves_no_results_folder(tiny_opt, tmp_path, capfd):
     assert stop.value.code == 2
     one_line(capfd.readouterr().err, "checkpoint not found", "missing.pth")
     assert not (tmp_path / "results").exists()
+
+
+def test_an_error_during_a_test_run_is_written_into_its_log(tiny_opt, tmp_path, capfd, monkeypatch):
+    from vsrkit.errors import DataError
+    from vsrkit.launch import tester
+    from vsrkit.test import test_main
+
+    def refuse(path, text):
+        raise DataError(f"{path}: could not write, disk full")
+
+    monkeypatch.setattr(tester, "write_text_atomic", refuse)
+    with pytest.raises(SystemExit) as stop:
+        run_cli(test_main, ["-opt", str(tiny_opt), "--set", f"path.results_root={tmp_path}/results"])
+    assert stop.value.code == 2
+    err = capfd.readouterr().err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error: ")]  # (the other lines: tqdm's progress bar)
+    assert len(errors) == 1 and "Traceback" not in err and "val_metrics.csv: could not write, disk full" in errors[0]
+    line = errors[0]
+    log = next((tmp_path / "results").glob("test_*.log")).read_text()
+    assert line in log and "evaluating randomly initialised weights" in log

@@ -13,7 +13,7 @@ from vsrkit.builders import build_dataset, check_scales
 from vsrkit.data.loader import build_val_loader
 from vsrkit.engine.dist import DistInfo, init_dist
 from vsrkit.launch.prepare import prepare_demo_data
-from vsrkit.launch.trainer import attach_log_file, start_logging
+from vsrkit.launch.trainer import attach_log_file, recording_errors, start_logging
 from vsrkit.engine.seed import set_seed
 from vsrkit.errors import ConfigError, DataError
 from vsrkit.fileio import write_bytes_atomic, write_text_atomic
@@ -34,6 +34,7 @@ class Tester:
         self.dist: DistInfo = init_dist(opt.get("num_gpu", "auto"))
         self.root = Path(opt["path"].get("results_root") or Path("results") / opt["name"])
         buffer = start_logging(self.dist.is_main)  # the results folder is made once everything is built
+        self.file_log = None
         check_scales(opt)
         set_seed(opt["manual_seed"], opt.get("deterministic", False))
         prepare_demo_data(opt, self.dist)
@@ -52,9 +53,15 @@ class Tester:
                         f"{opt['opt_path']}: val.published_results")
         if self.dist.is_main:
             self.root.mkdir(parents=True, exist_ok=True)
-            attach_log_file(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log", buffer)
+            self.file_log = attach_log_file(self.root / f"test_{opt['name']}_{time.strftime('%Y%m%d_%H%M%S')}.log",
+                                            buffer)
 
     def run(self) -> dict[str, dict]:
+        """Evaluate every set; an error that stops the run is also written into the log file."""
+        with recording_errors(lambda: self.file_log):
+            return self._run()
+
+    def _run(self) -> dict[str, dict]:
         tables = {}
         for name, dataset in self.sets.items():
             loader = build_val_loader(dataset, self.dist.rank, self.dist.world_size)

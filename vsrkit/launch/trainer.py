@@ -8,6 +8,7 @@ import logging.handlers
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -119,22 +120,9 @@ class Trainer:
             self.file_log = attach_log_file(self.dirs["logs"] / f"train_{self.opt['name']}_{stamp}.log", self.buffer)
         barrier()
 
-    @contextlib.contextmanager
     def recording_errors(self):
         """Write an exception that ends the run into the run's log file (the terminal gets it from the launcher)."""
-        try:
-            yield
-        except BaseException as err:
-            if self.file_log is not None:
-                if isinstance(err, VsrkitError):
-                    msg, exc_info = f"error: {err}", None
-                elif isinstance(err, KeyboardInterrupt):
-                    msg, exc_info = "interrupted", None
-                else:
-                    msg, exc_info = f"error: {type(err).__name__}: {err}", (type(err), err, err.__traceback__)
-                self.file_log.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, msg, (), exc_info))
-                self.file_log.flush()
-            raise
+        return recording_errors(lambda: self.file_log)
 
     def _resume(self, auto_resume: bool) -> None:
         """Load the state of ``path.resume_state`` or (``auto_resume``) the newest valid one of this experiment,
@@ -381,6 +369,26 @@ def attach_log_file(path: Path, buffer: logging.handlers.MemoryHandler | None) -
     if buffer is not None:
         buffer.close()
     return handler
+
+
+@contextlib.contextmanager
+def recording_errors(file_log: Callable[[], logging.Handler | None]):
+    """Write an exception that ends a run into its log file, ``file_log()`` (None: no file yet): ``error: <one
+    line>`` for vsrkit's own errors, the traceback for others; then raise it on (the launcher prints it)."""
+    try:
+        yield
+    except BaseException as err:
+        handler = file_log()
+        if handler is not None:
+            if isinstance(err, VsrkitError):
+                msg, exc_info = f"error: {err}", None
+            elif isinstance(err, KeyboardInterrupt):
+                msg, exc_info = "interrupted", None
+            else:
+                msg, exc_info = f"error: {type(err).__name__}: {err}", (type(err), err, err.__traceback__)
+            handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, msg, (), exc_info))
+            handler.flush()
+        raise
 
 
 def _dist_kwargs(opt: dict) -> dict:
