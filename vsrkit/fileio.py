@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import shutil
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def temp_path(path: str | os.PathLike, keep_ext: bool = False) -> str:
@@ -69,6 +69,20 @@ def replace_dir(src: str | os.PathLike, dst: str | os.PathLike, replace: bool = 
         raise
     if aside is not None:
         _remove(aside)
+
+
+def publish_dir(src: str | os.PathLike, dst: str | os.PathLike, same_build: Callable[[], bool]) -> None:
+    """Put the finished build ``src`` at ``dst`` (:func:`replace_dir`). A ``dst`` holding another build (``same_build()``
+    False) is replaced; if another process published the same build first, its folder is kept (and ``src`` is
+    left for the caller to delete)."""
+    if os.path.lexists(dst) and not same_build():
+        replace_dir(src, dst)
+        return
+    try:
+        replace_dir(src, dst, replace=False)
+    except OSError:  # another process finished first
+        if not same_build():
+            raise
 
 
 def _remove(path: str) -> None:

@@ -120,3 +120,23 @@ def test_no_hand_written_temp_then_rename_outside_fileio():
                        "atomic_path for writers that need a file name, replace_dir for finished folders, "
                        "replace_dir(..., replace=False) where a folder another process finished must be kept):\n"
                        + "\n".join(found))
+
+
+def test_publish_dir_moves_keeps_the_same_build_and_replaces_another(tmp_path):
+    from vsrkit.fileio import publish_dir
+
+    def build(name, text):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "manifest.json").write_text(text)
+        return folder
+
+    dst = tmp_path / "data"
+    publish_dir(build("a", "one"), dst, lambda: False)
+    assert (dst / "manifest.json").read_text() == "one" and not (tmp_path / "a").exists()
+    same = build("b", "one again")  # another process built the same thing: the published folder stays
+    publish_dir(same, dst, lambda: (dst / "manifest.json").read_text().startswith("one"))
+    assert (dst / "manifest.json").read_text() == "one" and same.exists()
+    publish_dir(build("c", "two"), dst, lambda: (dst / "manifest.json").read_text() == "two")  # other settings
+    assert (dst / "manifest.json").read_text() == "two" and not (tmp_path / "c").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "data"]

@@ -30,7 +30,7 @@ import numpy as np
 from vsrkit.data.patch_grid import assign_chunks, bicubic_patches, chunk_edges, patch_psnr, to_patches
 from vsrkit.data.vsd4k_dataset import VSD4KDataset
 from vsrkit.errors import ConfigError, DataError
-from vsrkit.fileio import replace_dir, write_json_atomic, write_text_atomic
+from vsrkit.fileio import publish_dir, write_json_atomic, write_text_atomic
 from vsrkit.registry import DATASETS
 
 SCHEMA = "vsrkit-stdo-demo/1"
@@ -112,13 +112,7 @@ def build_stdo_demo(root, num_frames: int = 30, held_out_frames: int = 6, hr_siz
         write_json_atomic(os.path.join(tmp, "manifest.json"),
                           {"schema": SCHEMA, "tool": "vsrkit.data.stdo_demo", "settings": settings, "camera": cam[4],
                            "edges": edges, "torch": torch.__version__})
-        if os.path.exists(root):
-            shutil.rmtree(root)
-        try:
-            replace_dir(tmp, root, replace=False)
-        except OSError:  # another process finished first
-            if not _matches(manifest, settings):
-                raise
+        publish_dir(tmp, root, lambda: _matches(manifest, settings))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root

@@ -59,7 +59,7 @@ def build_stvsr_demo(root, num_train_clips: int = 24, num_val_clips: int = 3, nu
     from vsrkit.data.demo_builder import TRAIN_PHOTOS, VAL_PHOTOS, camera_path, load_photo, render_clip
     from vsrkit.data.storage import write_png
     from vsrkit.degrade import imresize
-    from vsrkit.fileio import replace_dir, write_json_atomic
+    from vsrkit.fileio import publish_dir, write_json_atomic
 
     root = os.path.abspath(str(root))
     settings = _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, frame_step, seed)
@@ -94,14 +94,7 @@ def build_stvsr_demo(root, num_train_clips: int = 24, num_val_clips: int = 3, nu
                               {"tool": "vsrkit.data.stvsr_demo", "mode": "bi", "scale": settings["scale"]})
         write_json_atomic(os.path.join(tmp, "manifest.json"),
                           {"schema": SCHEMA, "tool": "vsrkit.data.stvsr_demo", "settings": settings, "clips": clips})
-        if os.path.exists(root) and not _matches(root, settings):  # overwrite: swap the new build in
-            replace_dir(tmp, root)
-        else:
-            try:
-                replace_dir(tmp, root, replace=False)
-            except OSError:  # another process finished the same build first: keep its folder
-                if not _matches(root, settings):
-                    raise
+        publish_dir(tmp, root, lambda: _matches(root, settings))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
