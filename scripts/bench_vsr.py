@@ -30,6 +30,10 @@ says so: those numbers check that the script works, they are NOT the GPU targets
 and the share of the window's time spent in the modulated deformable convolutions (timed with synchronising hooks
 around every DCN module, in a separate run). Sizes: GPU 4x(144x180) -> 7x(576x720) (Vid4's calendar, the published
 Vid4 test size), CPU smoke 4x(64x112) -> 7x(256x448); ``--msitf-height``/``--msitf-width`` choose others.
+
+``--rcvsr`` adds the RCVSR row: the published network (Y channel, x2, random weights) on one output frame from 7 LR
+frames and 2 key frames at HR size: milliseconds and frames per second, peak GPU memory and the DCN share (the same
+hooks). Sizes: GPU 7x(240x416) -> 480x832 (MFQEv2's class-C sequences), CPU smoke 7x(32x48) -> 64x96.
 """
 from __future__ import annotations
 
@@ -173,21 +177,17 @@ def bench_training(args, mode: str, device: torch.device) -> dict:
 
 
 MSITF_GPU_SIZE, MSITF_CPU_SIZE = (144, 180), (64, 112)
+RCVSR_GPU_SIZE, RCVSR_CPU_SIZE = (240, 416), (32, 48)  # GPU: 832x480 output (MFQEv2 class C), the published size
 
 
-def bench_msitf(args, device: torch.device) -> dict:
-    """The space-time row: one MSITF window (4 LR frames -> 7 HR frames) timed whole and in its DCN modules."""
-    from vsrkit.archs.msitf_arch import MSITF
-    from vsrkit.ops.dcn import DCNPack
-
-    torch.manual_seed(0)
-    net = MSITF().to(device).eval()
-    lq = torch.rand(1, 4, 3, args.msitf_height, args.msitf_width, generator=torch.Generator().manual_seed(2))
-    lq = lq.to(device)
+def time_with_dcn_share(net: torch.nn.Module, inputs: dict, args, device: torch.device) -> dict:
+    """Median forward time of ``net(**inputs)``, peak memory, and the share of a forward spent in its modulated
+    deformable convolutions (timed with synchronising hooks around every DCN module, in a separate run)."""
+    from vsrkit.ops.dcn import ModulatedDeformConv2d
 
     def full():
         with torch.inference_mode():
-            net(lq)
+            net(**inputs)
 
     reset_peak(device)
     full_s = timed_median(full, args.repeats, args.warmup, device)
@@ -206,7 +206,7 @@ def bench_msitf(args, device: torch.device) -> dict:
         sync()
         spent[0] += time.perf_counter() - starts.pop(id(module))
 
-    dcns = [m for m in net.modules() if isinstance(m, DCNPack)]
+    dcns = [m for m in net.modules() if isinstance(m, ModulatedDeformConv2d)]
     hooks = [h for m in dcns for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
     try:
         sync()
@@ -217,13 +217,46 @@ def bench_msitf(args, device: torch.device) -> dict:
     finally:
         for h in hooks:
             h.remove()
-    row = dict(params=sum(p.numel() for p in net.parameters()), frames_in=4, frames_out=7,
-               height=args.msitf_height, width=args.msitf_width, ms_per_window=full_s * 1e3, fps=7 / full_s,
-               peak_mib=peak, dcn_modules=len(dcns), dcn_ms=spent[0] * 1e3, dcn_share=spent[0] / hooked_s)
-    del net, lq
+    return dict(params=sum(p.numel() for p in net.parameters()), seconds=full_s, peak_mib=peak,
+                dcn_modules=len(dcns), dcn_ms=spent[0] * 1e3, dcn_share=spent[0] / hooked_s)
+
+
+def _release(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return row
+
+
+def bench_msitf(args, device: torch.device) -> dict:
+    """The space-time row: one MSITF window (4 LR frames -> 7 HR frames) timed whole and in its DCN modules."""
+    from vsrkit.archs.msitf_arch import MSITF
+
+    torch.manual_seed(0)
+    net = MSITF().to(device).eval()
+    lq = torch.rand(1, 4, 3, args.msitf_height, args.msitf_width, generator=torch.Generator().manual_seed(2))
+    t = time_with_dcn_share(net, {"lq": lq.to(device)}, args, device)
+    del net, lq
+    _release(device)
+    return dict(params=t["params"], frames_in=4, frames_out=7, height=args.msitf_height, width=args.msitf_width,
+                ms_per_window=t["seconds"] * 1e3, fps=7 / t["seconds"], peak_mib=t["peak_mib"],
+                dcn_modules=t["dcn_modules"], dcn_ms=t["dcn_ms"], dcn_share=t["dcn_share"])
+
+
+def bench_rcvsr(args, device: torch.device) -> dict:
+    """The RCVSR row: the published network (Y, x2) on one output frame from 7 LR frames and 2 key frames."""
+    from vsrkit.archs.rcvsr_arch import RCVSR
+
+    torch.manual_seed(0)
+    net = RCVSR().to(device).eval()
+    h, w = args.rcvsr_height, args.rcvsr_width
+    g = torch.Generator().manual_seed(3)
+    inputs = {"lq": torch.rand(1, 7, 1, h, w, generator=g).to(device),
+              "ref": torch.rand(1, 2, 1, 2 * h, 2 * w, generator=g).to(device)}
+    t = time_with_dcn_share(net, inputs, args, device)
+    del net, inputs
+    _release(device)
+    return dict(params=t["params"], frames_in=7, frames_out=1, height=h, width=w, ms_per_frame=t["seconds"] * 1e3,
+                fps=1 / t["seconds"], peak_mib=t["peak_mib"], dcn_modules=t["dcn_modules"], dcn_ms=t["dcn_ms"],
+                dcn_share=t["dcn_share"])
 
 
 def fmt_mem(mib: float | None) -> str:
@@ -276,6 +309,17 @@ def print_report(result: dict) -> None:
         print("-" * len(head))
         print(f"{'MSITF':>10} {st['params']:>9} {st['ms_per_window']:>10.2f} {st['fps']:>9.2f} {st['dcn_ms']:>9.2f} "
               f"{100 * st['dcn_share']:>7.1f}% {fmt_mem(st['peak_mib']):>9}")
+    rc = result.get("rcvsr")
+    if rc:
+        print(f"\nRCVSR (published network, random weights, Y x2): {rc['frames_in']} x {rc['height']}x{rc['width']} LR "
+              f"+ 2 key frames -> 1 x {2 * rc['height']}x{2 * rc['width']}; median of {cfg['repeats']} after "
+              f"{cfg['warmup']} warm-up")
+        head = (f"{'network':>10} {'params':>9} {'ms/frame':>10} {'fps':>9} {'DCN ms':>9} {'DCN %':>8} "
+                f"{'peak MiB':>9}")
+        print(head)
+        print("-" * len(head))
+        print(f"{'RCVSR':>10} {rc['params']:>9} {rc['ms_per_frame']:>10.2f} {rc['fps']:>9.2f} {rc['dcn_ms']:>9.2f} "
+              f"{100 * rc['dcn_share']:>7.1f}% {fmt_mem(rc['peak_mib']):>9}")
     for note in result["notes"]:
         print(f"note: {note}")
 
@@ -310,6 +354,9 @@ def parse_args(argv):
     p.add_argument("--msitf", action="store_true", help="also time the MSITF space-time window (4 -> 7 frames)")
     p.add_argument("--msitf-height", type=int, help="MSITF LR height (GPU 144, CPU 64)")
     p.add_argument("--msitf-width", type=int, help="MSITF LR width (GPU 180, CPU 112)")
+    p.add_argument("--rcvsr", action="store_true", help="also time RCVSR (Y, x2, 7 frames + 2 key frames)")
+    p.add_argument("--rcvsr-height", type=int, help="RCVSR LR height, a multiple of 8 (GPU 240, CPU 32)")
+    p.add_argument("--rcvsr-width", type=int, help="RCVSR LR width, a multiple of 8 (GPU 416, CPU 48)")
     p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
     return p.parse_args(argv)
 
@@ -327,6 +374,9 @@ def run(args) -> dict:
     size = MSITF_GPU_SIZE if want_cuda else MSITF_CPU_SIZE
     args.msitf_height = args.msitf_height or size[0]
     args.msitf_width = args.msitf_width or size[1]
+    size = RCVSR_GPU_SIZE if want_cuda else RCVSR_CPU_SIZE
+    args.rcvsr_height = args.rcvsr_height or size[0]
+    args.rcvsr_width = args.rcvsr_width or size[1]
     if args.threads:
         torch.set_num_threads(args.threads)
     if want_cuda:
@@ -366,6 +416,8 @@ def run(args) -> dict:
         r["ratio_vs_fp32"] = r["iters_per_s"] / fp32["iters_per_s"] if fp32 else None
     if args.msitf:
         result["space_time"] = bench_msitf(args, device)
+    if args.rcvsr:
+        result["rcvsr"] = bench_rcvsr(args, device)
     return result
 
 

@@ -8,6 +8,8 @@
 #   5. scripts/gpu_checks_ptia.sh: PTIA benchmark per DCN backend, PTIA tests, evidence runs (GPU_CHECKS_PTIA=0 skips).
 #   6. scripts/gpu_checks_msitf.sh: MSITF space-time benchmark per DCN backend, CUDA vs CPU, tests, evidence runs
 #      (GPU_CHECKS_MSITF=0 skips).
+#   7. RCVSR: scripts/bench_vsr.py --rcvsr per DCN backend (7 x 240x416 Y -> 480x832) and the RCVSR tests
+#      (GPU_CHECKS_RCVSR=0 skips).
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
 #
@@ -85,6 +87,18 @@ fi
 if [ "${GPU_CHECKS_MSITF:-1}" = "1" ]; then  # MSITF benchmark, CUDA vs CPU, tests, evidence (GPU_CHECKS_MSITF=0 skips)
   echo "== 6. MSITF (scripts/gpu_checks_msitf.sh) =="
   OUT="$LOG_DIR" bash scripts/gpu_checks_msitf.sh || status=1
+fi
+
+if [ "${GPU_CHECKS_RCVSR:-1}" = "1" ]; then  # RCVSR benchmark per DCN backend and tests (GPU_CHECKS_RCVSR=0 skips)
+  echo "== 7. RCVSR: bench_vsr.py --rcvsr (7 x 240x416 Y -> 480x832) per DCN backend, then its tests =="
+  for backend in cuda torchvision; do
+    VSRKIT_DCN_BACKEND=$backend python3 scripts/bench_vsr.py --alignments none --train-modes --rcvsr \
+      --json "$LOG_DIR/bench_rcvsr_$backend.json" 2>&1 | tee "$LOG_DIR/bench_rcvsr_$backend.log"
+    [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: RCVSR BENCHMARK ($backend) FAILED"; status=1; }
+  done
+  python3 -m pytest -q tests/archs/test_archs_rcvsr.py tests/options/test_options_rcvsr.py \
+    tests/inference/test_inference_space_time.py -k "rcvsr or RCVSR" 2>&1 | tee "$LOG_DIR/tests_rcvsr.log"
+  [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: RCVSR TESTS FAILED"; status=1; }
 fi
 
 echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"

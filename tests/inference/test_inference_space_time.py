@@ -150,3 +150,28 @@ def test_bench_vsr_space_time_row(tmp_path, capsys):
     assert row["params"] == 5585611 and row["dcn_modules"] == 9  # 3 levels x (interpolation + 2 ConvLSTM aligners)
     assert row["fps"] == pytest.approx(7 / (row["ms_per_window"] / 1e3)) and 0 < row["dcn_share"] < 1
     assert row["peak_mib"] is None
+
+
+def test_bench_vsr_rcvsr_row(tmp_path, capsys, monkeypatch):
+    """scripts/bench_vsr.py --rcvsr: RCVSR on 7 LR frames + 2 key frames, with its DCN share (a compact RCVSR
+    stands in for the published 5.7M-parameter one, which takes seconds per tiny frame on a CPU)."""
+    import functools
+    import json
+
+    from vsrkit.archs import rcvsr_arch
+
+    monkeypatch.setattr(rcvsr_arch, "RCVSR", functools.partial(rcvsr_arch.RCVSR, num_feat=8, age_blocks=1))
+    spec = importlib.util.spec_from_file_location("bench_vsr_rc", os.path.join(ROOT, "scripts", "bench_vsr.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "2", "--height", "8",
+                       "--width", "8", "--alignments", "none", "--train-modes", "--repeats", "1", "--warmup", "0",
+                       "--rcvsr", "--rcvsr-height", "16", "--rcvsr-width", "24", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = json.loads(out.read_text())["rcvsr"]
+    assert "7 x 16x24 LR + 2 key frames -> 1 x 32x48" in text and "RCVSR" in text
+    # STDF 1, AligNet 2 x 3 kernels, a DSTA in both branches of every DBRB: 2 upsampler blocks, 1 + 1 AGE chain
+    # blocks and the AGE merge (the published net, 2 + 2 AGE chain blocks, has 21)
+    assert row["dcn_modules"] == 17
+    assert row["fps"] == pytest.approx(1 / (row["ms_per_frame"] / 1e3)) and 0 < row["dcn_share"] < 1
