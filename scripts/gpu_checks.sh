@@ -10,6 +10,7 @@
 #      (GPU_CHECKS_MSITF=0 skips).
 #   7. RCVSR: scripts/bench_vsr.py --rcvsr per DCN backend (7 x 240x416 Y -> 480x832) and the RCVSR tests
 #      (GPU_CHECKS_RCVSR=0 skips).
+#   8. uint8 items (item_dtype) expanded on the GPU equal the CPU's float items bitwise.
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
 #
@@ -100,6 +101,10 @@ if [ "${GPU_CHECKS_RCVSR:-1}" = "1" ]; then  # RCVSR benchmark per DCN backend a
     tests/inference/test_inference_space_time.py -k "rcvsr or RCVSR" 2>&1 | tee "$LOG_DIR/tests_rcvsr.log"
   [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: RCVSR TESTS FAILED"; status=1; }
 fi
+
+echo "== 8. item_dtype: uint8 items expanded on the GPU, bitwise the CPU's float items =="
+python3 -m pytest -q tests/engine/test_engine_item_dtype.py 2>&1 | tee "$LOG_DIR/tests_item_dtype.log"
+[ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: ITEM_DTYPE TESTS FAILED"; status=1; }
 
 echo "gpu_checks: $([ $status = 0 ] && echo ALL OK || echo FAILURES) (logs in $LOG_DIR)"
 exit $status

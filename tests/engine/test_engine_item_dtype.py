@@ -48,3 +48,21 @@ def test_item_dtype_takes_float32_or_uint8(tmp_path):
     with pytest.raises(ConfigError, match="datasets.train.item_dtype: must be float32 or uint8"):
         build_dataset({"type": "CompressedVideoDataset", "dataroot": str(tmp_path), "item_dtype": "float16"},
                       "datasets.train")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_uint8_frames_expand_to_the_correctly_rounded_quotients_on_every_device(device):
+    """CUDA divides by a Python number as a product with its reciprocal (last-bit differences on 126 of the 256
+    values); the expansion must give IEEE ``v / 255`` (numpy's division) wherever it runs."""
+    import numpy as np
+
+    from vsrkit.data.loader import expand_item
+
+    values = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 1, 16, 16).expand(2, 3, 3, 16, 16)
+    out = expand_item({"lq": values.to(device), "mv_bwd": torch.full((2, 3, 2, 16, 16), 0.25, dtype=torch.float16,
+                                                                      device=device)})
+    exact = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255)).reshape(16, 16)
+    assert out["lq"].dtype == torch.float32 and out["lq"].device.type == device
+    assert torch.equal(out["lq"].cpu(), exact.expand(2, 3, 3, 16, 16))
+    assert out["mv_bwd"].dtype == torch.float32 and bool((out["mv_bwd"] == 0.25).all())

@@ -35,14 +35,32 @@ def collate_expanded(items: list[dict]) -> dict:
     return expand_item(default_collate(items))
 
 
+_UNIT_TABLES: dict[torch.device, torch.Tensor] = {}
+
+
+def uint8_to_unit(v: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> float32 ``v / 255``, bitwise what the CPU's ``.float().div_(255)`` gives, on any device.
+
+    The CPU divides. On other devices the values are looked up in a 256-entry table made by that CPU division:
+    PyTorch's CUDA kernel divides by a Python number as a multiplication by its reciprocal, which can differ from
+    the correctly rounded quotient in the last bit.
+    """
+    if v.device.type == "cpu":
+        return v.float().div_(255.0)
+    table = _UNIT_TABLES.get(v.device)
+    if table is None:
+        table = _UNIT_TABLES[v.device] = torch.arange(256, dtype=torch.float32).div_(255.0).to(v.device)
+    return table[v.long()]
+
+
 def expand_item(batch: dict) -> dict:
-    """The float32 item of the contract from a compact one (``item_dtype: uint8``): uint8 frames -> ``v / 255``,
-    float16 side inputs -> float32. Both are exact, so the values are bitwise those of a float32 item; float32,
-    bool and integer tensors pass unchanged (a uint8 tensor in an item is always frames)."""
+    """The float32 item of the contract from a compact one (``item_dtype: uint8``): uint8 frames -> ``v / 255``
+    (:func:`uint8_to_unit`), float16 side inputs -> float32. Both are exact, so the values are bitwise those of a
+    float32 item; float32, bool and integer tensors pass unchanged (a uint8 tensor in an item is always frames)."""
     out = {}
     for k, v in batch.items():
         if torch.is_tensor(v) and v.dtype == torch.uint8:
-            v = v.float().div_(255.0)
+            v = uint8_to_unit(v)
         elif torch.is_tensor(v) and v.dtype == torch.float16:
             v = v.float()
         out[k] = v

@@ -58,7 +58,7 @@ def frames_to_tensor(frames: np.ndarray, item_dtype: str = "float32") -> torch.T
     gives; other dtypes take that route. With ``'uint8'`` the frames are only copied into a contiguous
     ``(t, c, h, w)`` uint8 tensor (a quarter of the bytes; channels-last would copy faster without rotation but
     3-10x slower with it), and :func:`vsrkit.data.loader.expand_item` makes the same float32 values later, after
-    the copy to the GPU, where the division is the same IEEE-exact operation.
+    the copy to the GPU.
     """
     frames = np.asarray(frames)
     if item_dtype == "uint8" and frames.dtype == np.uint8:
