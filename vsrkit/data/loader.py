@@ -11,13 +11,16 @@ from vsrkit.data.sampler import EnlargedSampler, SeededItems
 
 def build_train_loader(dataset: Dataset, ds_opt: dict, rank: int, world_size: int, seed: int,
                        pin_memory: bool = False) -> tuple[DataLoader, EnlargedSampler]:
-    """DataLoader over ``dataset`` with an :class:`EnlargedSampler`; ``batch_size_per_gpu`` per rank."""
+    """DataLoader over ``dataset`` with an :class:`EnlargedSampler`; ``batch_size_per_gpu`` per rank.
+
+    ``pin_memory``: whether the run has a GPU to copy to; the option ``pin_memory: false`` turns pinning off there,
+    and a CPU run never pins (torch would only warn)."""
     sampler = EnlargedSampler(len(dataset), world_size, rank, ds_opt.get("dataset_enlarge_ratio", 1),
                               ds_opt.get("use_shuffle", True), seed)
     workers = ds_opt.get("num_worker_per_gpu", 0)
     loader = DataLoader(
         SeededItems(dataset), batch_size=ds_opt.get("batch_size_per_gpu", 1), sampler=sampler, drop_last=True,
-        num_workers=workers, pin_memory=ds_opt.get("pin_memory", pin_memory),
+        num_workers=workers, pin_memory=pin_memory and ds_opt.get("pin_memory", True),
         persistent_workers=False, generator=torch.Generator().manual_seed(seed),  # never consumes the global RNG
         prefetch_factor=2 if workers > 0 else None)
     return loader, sampler
