@@ -154,7 +154,7 @@ def test_bench_vsr_space_time_row(tmp_path, capsys):
 
 def test_bench_vsr_rcvsr_row(tmp_path, capsys, monkeypatch):
     """scripts/bench_vsr.py --rcvsr: RCVSR on 7 LR frames + 2 key frames, with its DCN share (a compact RCVSR
-    stands in for the published 5.7M-parameter one, which takes seconds per tiny frame on a CPU)."""
+    stands in for the published 5.7M-parameter one, about 0.4 s per small frame on a CPU)."""
     import functools
     import json
 
