@@ -251,6 +251,7 @@ class Trainer:
             same = self.ranks_in_sync()
             log.info("parameters identical across %d ranks: %s", self.dist.world_size, same)
         self.tb.close()
+        barrier()  # every rank is done before any tears the process group down (gloo aborts a rank whose peer left)
 
     def ranks_in_sync(self) -> bool:
         digest = hashlib.sha256()
