@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from vsrkit.builders import build_dataset, check_scales
 from vsrkit.data.loader import build_val_loader
-from vsrkit.engine.dist import DistInfo, init_dist
+from vsrkit.engine.dist import DistInfo, barrier, init_dist
 from vsrkit.launch.prepare import prepare_demo_data
 from vsrkit.launch.trainer import attach_log_file, recording_errors, start_logging
 from vsrkit.engine.seed import set_seed
@@ -59,7 +59,9 @@ class Tester:
     def run(self) -> dict[str, dict]:
         """Evaluate every set; an error that stops the run is also written into the log file."""
         with recording_errors(lambda: self.file_log):
-            return self._run()
+            tables = self._run()
+        barrier()  # every rank is done before any tears the process group down
+        return tables
 
     def _run(self) -> dict[str, dict]:
         tables = {}
