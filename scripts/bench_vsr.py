@@ -263,6 +263,17 @@ def fmt_mem(mib: float | None) -> str:
     return "n/a" if mib is None else f"{mib:.0f}"
 
 
+def print_dcn_row(title: str, name: str, row: dict, ms: float, ms_label: str, fps_label: str, cfg: dict) -> None:
+    """One method's table (a row from :func:`time_with_dcn_share`): time, fps, DCN time and share, peak memory."""
+    print(f"\n{title}; median of {cfg['repeats']} after {cfg['warmup']} warm-up")
+    head = (f"{'network':>10} {'params':>9} {ms_label:>10} {fps_label:>9} {'DCN ms':>9} {'DCN %':>8} "
+            f"{'peak MiB':>9}")
+    print(head)
+    print("-" * len(head))
+    print(f"{name:>10} {row['params']:>9} {ms:>10.2f} {row['fps']:>9.2f} {row['dcn_ms']:>9.2f} "
+          f"{100 * row['dcn_share']:>7.1f}% {fmt_mem(row['peak_mib']):>9}")
+
+
 def print_report(result: dict) -> None:
     cfg = result["config"]
     if result["cpu_smoke"]:
@@ -300,26 +311,14 @@ def print_report(result: dict) -> None:
             print(f"bf16 / fp32 training: {bf16['ratio_vs_fp32']:.2f}x (target >= 1.5x on H100/H200)")
     st = result.get("space_time")
     if st:
-        print(f"\nspace-time (MSITF, published network, random weights): 1 window of {st['frames_in']} x "
-              f"{st['height']}x{st['width']} LR -> {st['frames_out']} x {SCALE * st['height']}x{SCALE * st['width']}; "
-              f"median of {cfg['repeats']} after {cfg['warmup']} warm-up")
-        head = (f"{'network':>10} {'params':>9} {'ms/window':>10} {'out fps':>9} {'DCN ms':>9} {'DCN %':>8} "
-                f"{'peak MiB':>9}")
-        print(head)
-        print("-" * len(head))
-        print(f"{'MSITF':>10} {st['params']:>9} {st['ms_per_window']:>10.2f} {st['fps']:>9.2f} {st['dcn_ms']:>9.2f} "
-              f"{100 * st['dcn_share']:>7.1f}% {fmt_mem(st['peak_mib']):>9}")
+        print_dcn_row(f"space-time (MSITF, published network, random weights): 1 window of {st['frames_in']} x "
+                      f"{st['height']}x{st['width']} LR -> {st['frames_out']} x {SCALE * st['height']}x"
+                      f"{SCALE * st['width']}", "MSITF", st, st["ms_per_window"], "ms/window", "out fps", cfg)
     rc = result.get("rcvsr")
     if rc:
-        print(f"\nRCVSR (published network, random weights, Y x2): {rc['frames_in']} x {rc['height']}x{rc['width']} LR "
-              f"+ 2 key frames -> 1 x {2 * rc['height']}x{2 * rc['width']}; median of {cfg['repeats']} after "
-              f"{cfg['warmup']} warm-up")
-        head = (f"{'network':>10} {'params':>9} {'ms/frame':>10} {'fps':>9} {'DCN ms':>9} {'DCN %':>8} "
-                f"{'peak MiB':>9}")
-        print(head)
-        print("-" * len(head))
-        print(f"{'RCVSR':>10} {rc['params']:>9} {rc['ms_per_frame']:>10.2f} {rc['fps']:>9.2f} {rc['dcn_ms']:>9.2f} "
-              f"{100 * rc['dcn_share']:>7.1f}% {fmt_mem(rc['peak_mib']):>9}")
+        print_dcn_row(f"RCVSR (published network, random weights, Y x2): {rc['frames_in']} x {rc['height']}x"
+                      f"{rc['width']} LR + 2 key frames -> 1 x {2 * rc['height']}x{2 * rc['width']}", "RCVSR", rc,
+                      rc["ms_per_frame"], "ms/frame", "fps", cfg)
     for note in result["notes"]:
         print(f"note: {note}")
 

@@ -133,13 +133,19 @@ def test_infer_video_doubles_the_frame_rate_of_a_real_clip(tmp_path):
     assert cv2.imread(str(png)).shape == (4 * h, 2 * 4 * w + 8, 3)
 
 
+def _load_bench_vsr():
+    """scripts/bench_vsr.py as a module."""
+    spec = importlib.util.spec_from_file_location("bench_vsr_script", os.path.join(ROOT, "scripts", "bench_vsr.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def test_bench_vsr_space_time_row(tmp_path, capsys):
     """scripts/bench_vsr.py --msitf: the published MSITF on one tiny window, with its DCN share."""
     import json
 
-    spec = importlib.util.spec_from_file_location("bench_vsr_st", os.path.join(ROOT, "scripts", "bench_vsr.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_bench_vsr()
     out = tmp_path / "bench.json"
     assert bench.main(["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "2", "--height", "8",
                        "--width", "8", "--alignments", "none", "--train-modes", "--repeats", "1", "--warmup", "0",
@@ -161,9 +167,7 @@ def test_bench_vsr_rcvsr_row(tmp_path, capsys, monkeypatch):
     from vsrkit.archs import rcvsr_arch
 
     monkeypatch.setattr(rcvsr_arch, "RCVSR", functools.partial(rcvsr_arch.RCVSR, num_feat=8, age_blocks=1))
-    spec = importlib.util.spec_from_file_location("bench_vsr_rc", os.path.join(ROOT, "scripts", "bench_vsr.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_bench_vsr()
     out = tmp_path / "bench.json"
     assert bench.main(["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "2", "--height", "8",
                        "--width", "8", "--alignments", "none", "--train-modes", "--repeats", "1", "--warmup", "0",
