@@ -16,17 +16,22 @@ def _fixed_random_state():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _restore_vsrkit_logger():
-    """A test that runs the trainer in-process points the ``vsrkit`` logger at pytest's captured stdout and stops it
-    propagating; later tests (``caplog``) would then see nothing and log to a closed stream. Undo that after each."""
+def _reset_vsrkit_logger():
+    """Put the ``vsrkit`` logger back to what importing vsrkit gives: no handlers, propagating, level unset."""
     import logging
 
     log = logging.getLogger("vsrkit")
-    handlers, propagate, level = list(log.handlers), log.propagate, log.level
+    for handler in list(log.handlers):
+        handler.close()
+    log.handlers.clear()
+    log.propagate, log.level = True, logging.NOTSET
+
+
+@pytest.fixture(autouse=True)
+def _pristine_vsrkit_logger():
+    """A run of the trainer in-process (in a test, or in a module-scoped fixture that ran before this test) points
+    the ``vsrkit`` logger at pytest's captured stdout and stops it propagating; ``caplog`` would then see nothing.
+    Every test starts and ends with the logger as importing vsrkit leaves it."""
+    _reset_vsrkit_logger()
     yield
-    for handler in log.handlers:
-        if handler not in handlers:
-            handler.close()
-    log.handlers[:] = handlers
-    log.propagate, log.level = propagate, level
+    _reset_vsrkit_logger()
