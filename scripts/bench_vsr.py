@@ -34,12 +34,19 @@ Vid4 test size), CPU smoke 4x(64x112) -> 7x(256x448); ``--msitf-height``/``--msi
 ``--rcvsr`` adds the RCVSR row: the published network (Y channel, x2, random weights) on one output frame from 7 LR
 frames and 2 key frames at HR size: milliseconds and frames per second, peak GPU memory and the DCN share (the same
 hooks). Sizes: GPU 7x(240x416) -> 480x832 (MFQEv2's class-C sequences), CPU smoke 7x(32x48) -> 64x96.
+
+``--ptia`` adds the PTIA rows, one per DCN backend available on the device (the CUDA extension and torchvision on a
+GPU, torchvision on a CPU; ``--ptia-backends`` chooses): the published network (mid 64, 30 blocks, 13.9M
+parameters, random weights; ``--ptia-mid``/``--ptia-blocks`` for others) on one clip of ``--frames`` x
+``--height`` x ``--width`` LR frames -> x4 (the MV-VSR inference size: 15 x 180x320 -> 720x1280 on a GPU), with fps,
+peak memory and the DCN share (the same hooks, around TBIA's deformable convolutions).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -259,6 +266,42 @@ def bench_rcvsr(args, device: torch.device) -> dict:
                 dcn_share=t["dcn_share"])
 
 
+def bench_ptia(args, device: torch.device) -> list[dict]:
+    """The PTIA rows: one clip at the inference size, once per DCN backend (forced through
+    ``VSRKIT_DCN_BACKEND``), timed whole and in its deformable convolutions."""
+    from vsrkit.archs.ptia_arch import PTIA
+    from vsrkit.ops.dcn import available_backends
+
+    if args.height % 4 or args.width % 4:
+        raise SystemExit(f"bench_vsr.py --ptia: PTIA needs an LR height and width divisible by 4, got "
+                         f"{args.height}x{args.width}")
+    have = available_backends() if device.type == "cuda" else ["torchvision"]
+    torch.manual_seed(0)
+    net = PTIA(mid_channels=args.ptia_mid, num_blocks=args.ptia_blocks).to(device).eval()
+    lq = torch.rand(1, args.frames, 3, args.height, args.width, generator=torch.Generator().manual_seed(4))
+    inputs, rows = {"lq": lq.to(device)}, []
+    old = os.environ.get("VSRKIT_DCN_BACKEND")
+    try:
+        for backend in args.ptia_backends or have:
+            if backend not in have:
+                rows.append(dict(backend=backend, skipped=f"DCN backend {backend} is not available here"))
+                continue
+            os.environ["VSRKIT_DCN_BACKEND"] = backend
+            t = time_with_dcn_share(net, inputs, args, device)
+            rows.append(dict(backend=backend, params=t["params"], frames=args.frames, height=args.height,
+                             width=args.width, ms_per_clip=t["seconds"] * 1e3, fps=args.frames / t["seconds"],
+                             peak_mib=t["peak_mib"], dcn_modules=t["dcn_modules"], dcn_ms=t["dcn_ms"],
+                             dcn_share=t["dcn_share"]))
+    finally:
+        if old is None:
+            os.environ.pop("VSRKIT_DCN_BACKEND", None)
+        else:
+            os.environ["VSRKIT_DCN_BACKEND"] = old
+    del net, inputs
+    _release(device)
+    return rows
+
+
 def fmt_mem(mib: float | None) -> str:
     return "n/a" if mib is None else f"{mib:.0f}"
 
@@ -319,6 +362,14 @@ def print_report(result: dict) -> None:
         print_dcn_row(f"RCVSR (published network, random weights, Y x2): {rc['frames_in']} x {rc['height']}x"
                       f"{rc['width']} LR + 2 key frames -> 1 x {2 * rc['height']}x{2 * rc['width']}", "RCVSR", rc,
                       rc["ms_per_frame"], "ms/frame", "fps", cfg)
+    for row in result.get("ptia", []):
+        if "skipped" in row:
+            print(f"\nPTIA, DCN backend {row['backend']}: skipped ({row['skipped']})")
+            continue
+        print_dcn_row(f"PTIA (mid {cfg['ptia_mid']}, {cfg['ptia_blocks']} blocks, random weights), DCN backend "
+                      f"{row['backend']}: 1 clip of {row['frames']} x {row['height']}x{row['width']} LR -> "
+                      f"{SCALE * row['height']}x{SCALE * row['width']}", "PTIA", row, row["ms_per_clip"], "ms/clip",
+                      "fps", cfg)
     for note in result["notes"]:
         print(f"note: {note}")
 
@@ -356,6 +407,11 @@ def parse_args(argv):
     p.add_argument("--rcvsr", action="store_true", help="also time RCVSR (Y, x2, 7 frames + 2 key frames)")
     p.add_argument("--rcvsr-height", type=int, help="RCVSR LR height, a multiple of 8 (GPU 240, CPU 32)")
     p.add_argument("--rcvsr-width", type=int, help="RCVSR LR width, a multiple of 8 (GPU 416, CPU 48)")
+    p.add_argument("--ptia", action="store_true", help="also time PTIA at the inference size, per DCN backend")
+    p.add_argument("--ptia-mid", type=int, default=64, help="PTIA mid channels (published 64)")
+    p.add_argument("--ptia-blocks", type=int, default=30, help="PTIA residual blocks per branch (published 30)")
+    p.add_argument("--ptia-backends", nargs="+", choices=("cuda", "torchvision"),
+                   help="DCN backends for the PTIA rows (default: every one available on the device)")
     p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
     return p.parse_args(argv)
 
@@ -401,7 +457,8 @@ def run(args) -> dict:
                               train_batch=args.train_batch, train_frames=args.train_frames,
                               train_height=args.train_height, train_width=args.train_width,
                               train_repeats=args.train_repeats, train_warmup=args.train_warmup,
-                              tf32=bool(want_cuda and torch.backends.cudnn.allow_tf32)),
+                              tf32=bool(want_cuda and torch.backends.cudnn.allow_tf32), ptia_mid=args.ptia_mid,
+                              ptia_blocks=args.ptia_blocks),
                   inference=[], training=[], notes=notes)
     for alignment in args.alignments:
         result["inference"].append(bench_inference(args, alignment, device))
@@ -417,6 +474,8 @@ def run(args) -> dict:
         result["space_time"] = bench_msitf(args, device)
     if args.rcvsr:
         result["rcvsr"] = bench_rcvsr(args, device)
+    if args.ptia:
+        result["ptia"] = bench_ptia(args, device)
     return result
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PTIA checks on a CUDA machine (issue 10), called by scripts/gpu_checks.sh (GPU_CHECKS_PTIA=0 skips it), or alone:
-#   1. scripts/bench_ptia.py: fps, peak memory and DCN share per DCN backend at 15 x 180x320 -> 720x1280 (published
-#      PTIA, 13.9M parameters);
+#   1. scripts/bench_vsr.py --ptia: fps, peak memory and DCN share per DCN backend at 15 x 180x320 -> 720x1280
+#      (published PTIA, 13.9M parameters);
 #   2. the PTIA tests (parity with the published code, options, end to end) on this machine;
 #   3. the evidence runs of docs/ptia.md on CUDA: fast-camera demo data at CRF 15/25/35, PTIA (tbia) and its
 #      alignment ablations (none, flow) trained $PTIA_ITERS iterations each (default 300), tested on the held-out
@@ -18,7 +18,8 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 status=0
 
 echo "== PTIA 1. benchmark =="
-python3 scripts/bench_ptia.py --json "$LOG_DIR/bench_ptia.json" 2>&1 | tee "$LOG_DIR/bench_ptia.log"
+python3 scripts/bench_vsr.py --alignments none --train-modes --ptia --json "$LOG_DIR/bench_ptia.json" 2>&1 \
+  | tee "$LOG_DIR/bench_ptia.log"
 [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks_ptia: BENCHMARK FAILED"; status=1; }
 
 echo "== PTIA 2. tests =="

@@ -62,3 +62,33 @@ def test_bench_vsr_cpu_defaults_are_the_smoke_size():
     assert (result["config"]["height"], result["config"]["width"], result["config"]["frames"]) == (32, 32, 5)
     assert result["training"] == [] and result["inference"] == []
     assert bench.GPU_DEFAULTS["height"] == 180 and bench.GPU_DEFAULTS["width"] == 320
+
+
+def test_bench_vsr_ptia_rows_per_dcn_backend(tmp_path, capsys):
+    """--ptia: one row per DCN backend; a backend the machine lacks (cuda here) is a named skip, not an error; the DCN
+    share counts TBIA's deformable convolutions (one per propagation branch)."""
+    from vsrkit.archs.ptia_arch import PTIA
+    from vsrkit.ops.dcn import ModulatedDeformConv2d
+
+    bench = _load_script()
+    out = tmp_path / "bench.json"
+    assert bench.main(["--device", "cpu", "--frames", "2", "--height", "8", "--width", "8", "--alignments", "none",
+                       "--train-modes", "--repeats", "1", "--warmup", "0", "--ptia", "--ptia-mid", "8",
+                       "--ptia-blocks", "1", "--ptia-backends", "cuda", "torchvision", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    rows = {r["backend"]: r for r in json.loads(out.read_text())["ptia"]}
+    assert rows["cuda"] == {"backend": "cuda", "skipped": "DCN backend cuda is not available here"}
+    assert "PTIA, DCN backend cuda: skipped" in text
+    row = rows["torchvision"]
+    net = PTIA(mid_channels=8, num_blocks=1)
+    assert row["params"] == sum(p.numel() for p in net.parameters())
+    assert row["dcn_modules"] == sum(isinstance(m, ModulatedDeformConv2d) for m in net.modules()) == 4
+    assert row["fps"] == pytest.approx(2 / (row["ms_per_clip"] / 1e3)) and 0 < row["dcn_share"] < 1
+    assert "DCN backend torchvision: 1 clip of 2 x 8x8 LR -> 32x32" in text
+
+
+def test_bench_vsr_ptia_needs_sizes_divisible_by_4():
+    bench = _load_script()
+    with pytest.raises(SystemExit, match="divisible by 4, got 8x10"):
+        bench.main(["--device", "cpu", "--frames", "2", "--height", "8", "--width", "10", "--alignments", "none",
+                    "--train-modes", "--ptia", "--ptia-mid", "8", "--ptia-blocks", "1"])
