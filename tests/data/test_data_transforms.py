@@ -3,6 +3,7 @@
 Frames are built so that a known field relates them exactly: frame k at pixel (x, y) equals frame k-1 at
 (x + dx, y + dy) (backward field) -- then every transform must keep that relation true for the transformed data.
 """
+import itertools
 import random
 
 import numpy as np
@@ -130,3 +131,18 @@ def test_random_augment_draws_every_orientation():
     assert len(seen) == 8
     out = random_augment({"lq": frame, "gt": frame}, use_hflip=False, use_rot=False, rng=rng)
     np.testing.assert_array_equal(out["lq"], frame)
+
+
+def test_float16_fields_transform_to_the_same_bits_as_float32_ones():
+    """float16 motion (raw and npz roots) takes a sign-bit route for the flips: the same bits as flipping the float32
+    field and rounding it to float16, zeros, infinities and the largest half included."""
+    rng = np.random.default_rng(0)
+    field = rng.normal(0, 8, (3, 2, 5, 6)).astype(np.float16)
+    field.flat[:5] = [0.0, -0.0, np.inf, -np.inf, 65504]
+    sample = {"lq": np.zeros((3, 5, 6, 3), np.uint8), "mv_bwd": field, "mv_fwd": field[::-1].copy()}
+    wide = {**sample, "mv_bwd": field.astype(np.float32), "mv_fwd": sample["mv_fwd"].astype(np.float32)}
+    for hflip, vflip, transpose in itertools.product((False, True), repeat=3):
+        half, full = augment(sample, hflip, vflip, transpose), augment(wide, hflip, vflip, transpose)
+        for key in ("mv_bwd", "mv_fwd"):
+            assert half[key].dtype == np.float16
+            assert np.array_equal(half[key].view(np.uint16), full[key].astype(np.float16).view(np.uint16))

@@ -42,6 +42,15 @@ def _spatial_axes(key: str) -> tuple[int, int]:
     return 1, 2  # (t, h, w, c) frames and (t, h, w) qp maps / validity masks
 
 
+def _negate(values: np.ndarray) -> None:
+    """``values *= -1`` in place. float16 fields (raw and npz motion) flip the sign bit instead: the same bits
+    (NumPy multiplies float16 through float32, 30x slower: 1.6 ms for one REDS item's field)."""
+    if values.dtype == np.float16:
+        values.view(np.uint16)[...] ^= np.uint16(0x8000)
+    else:
+        values *= -1
+
+
 def _as_array(value: Any) -> np.ndarray:
     return np.stack(value) if isinstance(value, (list, tuple)) else value
 
@@ -126,9 +135,9 @@ def augment(sample: dict, hflip: bool = False, vflip: bool = False, transpose: b
             if key in FIELDS:
                 arr = arr.copy()
                 if hflip:
-                    arr[:, 0] *= -1
+                    _negate(arr[:, 0])
                 if vflip:
-                    arr[:, 1] *= -1
+                    _negate(arr[:, 1])
                 if transpose:
                     arr = arr[:, ::-1]
         out[key] = arr

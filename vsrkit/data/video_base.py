@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vsrkit.color import rgb_to_y_bt601
+from vsrkit.data.chw import to_chw_uint8
 from vsrkit.data.clip_motion import open_motion
 from vsrkit.data.frame_indices import PADDING_MODES, generate_frame_indices
 from vsrkit.data.meta_info import read_meta_info
@@ -53,20 +54,20 @@ def rgb_to_y(frames: np.ndarray) -> np.ndarray:
 def frames_to_tensor(frames: np.ndarray, item_dtype: str = "float32") -> torch.Tensor:
     """``(t, h, w, c)`` uint8 -> ``(t, c, h, w)`` float32 in [0, 1], or uint8 with ``item_dtype='uint8'``.
 
-    uint8 input (also a strided view: flipped, transposed, a crop of a memory map) is converted in one pass into
-    the new tensor: each value is ``float32(v) / 255`` correctly rounded, bitwise what ``.float().div_(255)``
-    gives; other dtypes take that route. With ``'uint8'`` the frames are only copied into a contiguous
-    ``(t, c, h, w)`` uint8 tensor (a quarter of the bytes; channels-last would copy faster without rotation but
-    3-10x slower with it), and :func:`vsrkit.data.loader.expand_item` makes the same float32 values later, after
-    the copy to the GPU.
+    uint8 input (also a strided view: flipped, transposed, a crop of a memory map) is first copied channels-first
+    by :func:`vsrkit.data.chw.to_chw_uint8`, then divided into the new tensor: each value is ``float32(v) / 255``
+    correctly rounded, bitwise what ``.float().div_(255)`` gives; other dtypes take that route. With ``'uint8'``
+    the item is that channels-first uint8 copy (a quarter of the bytes; channels-last items would skip the copy
+    without rotation but cost 3-10x more with it), and :func:`vsrkit.data.loader.expand_item` makes the same
+    float32 values later, after the copy to the GPU.
     """
     frames = np.asarray(frames)
-    if item_dtype == "uint8" and frames.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
     if frames.dtype == np.uint8 and frames.ndim == 4:
-        t, h, w, c = frames.shape
-        out = torch.empty((t, c, h, w), dtype=torch.float32)
-        np.divide(frames.transpose(0, 3, 1, 2), np.float32(255.0), out=out.numpy())
+        chw = to_chw_uint8(frames)  # one fast pass out of the strided view (vsrkit.data.chw)
+        if item_dtype == "uint8":
+            return torch.from_numpy(chw)
+        out = torch.empty(chw.shape, dtype=torch.float32)
+        np.divide(chw, np.float32(255.0), out=out.numpy())
         return out
     arr = np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
     return torch.from_numpy(arr).float().div_(255.0)
