@@ -10,6 +10,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_vsr.py"
 TINY = ["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "3", "--height", "16", "--width", "16",
         "--train-frames", "3", "--train-height", "16", "--train-width", "16", "--repeats", "2", "--warmup", "1",
         "--train-repeats", "2", "--train-warmup", "1"]
+# the smallest MV-VSR part (one alignment, no training table), for the tests of the other methods' rows
+METHOD_ROWS_ONLY = ["--device", "cpu", "--mid", "8", "--blocks", "1", "--frames", "2", "--height", "8", "--width", "8",
+                    "--alignments", "none", "--train-modes", "--repeats", "1", "--warmup", "0"]
 
 
 def _load_script():
@@ -72,9 +75,8 @@ def test_bench_vsr_ptia_rows_per_dcn_backend(tmp_path, capsys):
 
     bench = _load_script()
     out = tmp_path / "bench.json"
-    assert bench.main(["--device", "cpu", "--frames", "2", "--height", "8", "--width", "8", "--alignments", "none",
-                       "--train-modes", "--repeats", "1", "--warmup", "0", "--ptia", "--ptia-mid", "8",
-                       "--ptia-blocks", "1", "--ptia-backends", "cuda", "torchvision", "--json", str(out)]) == 0
+    assert bench.main(METHOD_ROWS_ONLY + ["--ptia", "--ptia-mid", "8", "--ptia-blocks", "1", "--ptia-backends", "cuda",
+                                          "torchvision", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     rows = {r["backend"]: r for r in json.loads(out.read_text())["ptia"]}
     assert rows["cuda"] == {"backend": "cuda", "skipped": "DCN backend cuda is not available here"}
@@ -92,3 +94,38 @@ def test_bench_vsr_ptia_needs_sizes_divisible_by_4():
     with pytest.raises(SystemExit, match="divisible by 4, got 8x10"):
         bench.main(["--device", "cpu", "--frames", "2", "--height", "8", "--width", "10", "--alignments", "none",
                     "--train-modes", "--ptia", "--ptia-mid", "8", "--ptia-blocks", "1"])
+
+
+def test_bench_vsr_space_time_row(tmp_path, capsys):
+    """scripts/bench_vsr.py --msitf: the published MSITF on one tiny window, with its DCN share."""
+    bench = _load_script()
+    out = tmp_path / "bench.json"
+    assert bench.main(METHOD_ROWS_ONLY + ["--msitf", "--msitf-height", "8", "--msitf-width", "12",
+                                          "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = json.loads(out.read_text())["space_time"]
+    assert "1 window of 4 x 8x12 LR -> 7 x 32x48" in text and "MSITF" in text
+    assert row["params"] == 5585611 and row["dcn_modules"] == 9  # 3 levels x (interpolation + 2 ConvLSTM aligners)
+    assert row["fps"] == pytest.approx(7 / (row["ms_per_window"] / 1e3)) and 0 < row["dcn_share"] < 1
+    assert row["peak_mib"] is None
+
+
+def test_bench_vsr_rcvsr_row(tmp_path, capsys, monkeypatch):
+    """scripts/bench_vsr.py --rcvsr: RCVSR on 7 LR frames + 2 key frames, with its DCN share (a compact RCVSR
+    stands in for the published 5.7M-parameter one, about 0.4 s per small frame on a CPU)."""
+    import functools
+
+    from vsrkit.archs import rcvsr_arch
+
+    monkeypatch.setattr(rcvsr_arch, "RCVSR", functools.partial(rcvsr_arch.RCVSR, num_feat=8, age_blocks=1))
+    bench = _load_script()
+    out = tmp_path / "bench.json"
+    assert bench.main(METHOD_ROWS_ONLY + ["--rcvsr", "--rcvsr-height", "16", "--rcvsr-width", "24",
+                                          "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = json.loads(out.read_text())["rcvsr"]
+    assert "7 x 16x24 LR + 2 key frames -> 1 x 32x48" in text and "RCVSR" in text
+    # STDF 1, AligNet 2 x 3 kernels, a DSTA in both branches of every DBRB: 2 upsampler blocks, 1 + 1 AGE chain
+    # blocks and the AGE merge (the published net, 2 + 2 AGE chain blocks, has 21)
+    assert row["dcn_modules"] == 17
+    assert row["fps"] == pytest.approx(1 / (row["ms_per_frame"] / 1e3)) and 0 < row["dcn_share"] < 1
