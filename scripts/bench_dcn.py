@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark vsrkit's fused DCN CUDA extension against torchvision.ops.deform_conv2d, measured in the same run.
+"""Benchmark vsrkit's DCN backends against torchvision.ops.deform_conv2d, measured in the same run.
 
 Cases (issue 4): 64->64 channels, 3x3, deformable groups 8 and 16, 180x320, batch 1/2/4/8, fp32 and bf16.
 Per case it reports
@@ -13,10 +13,12 @@ Times are medians over --iters runs measured with CUDA events after warm-up (eve
 torchvision has no bf16 CUDA kernel: for bf16 its baseline runs in fp32 on the same values (what autocast does),
 marked "tv fp32" in the table.
 
-On a machine without CUDA it says so and times the torchvision backend on a small CPU input instead (exit code 0;
-use --require-gpu to exit 3).
+On a machine without CUDA it says so and prints the CPU table instead (exit code 0; use --require-gpu to exit 3):
+the ``torch`` backend (the CPU default, vsrkit/ops/dcn/sampled.py) against torchvision at a few method shapes,
+forward and forward+backward, with the ratio and the largest output difference. ``--cpu`` prints only that table.
 
     python scripts/bench_dcn.py                       # full table
+    python scripts/bench_dcn.py --cpu --iters 5       # CPU backends
     python scripts/bench_dcn.py --batches 1 --groups 8 --dtypes fp32 --iters 5
 """
 from __future__ import annotations
@@ -145,20 +147,52 @@ def print_table(rows, peak_gbps):
               f"{r['tv_note'] if r['tv_note'] != r['dtype'] else ''}")
 
 
-def cpu_fallback(args) -> int:
-    print("bench_dcn.py: no CUDA device here, so the extension cannot be benchmarked (run this on an H100/H200).")
-    n, c, h, w, dg = 1, 64, 45, 80, 8
-    print(f"CPU timing of the torchvision backend instead: 64->64, 3x3, dg {dg}, {h}x{w}, batch {n}, fp32")
-    inputs, grad = make_inputs(n, c, c, h, w, 3, dg, torch.float32, "cpu")
-    leaves = [t.clone().requires_grad_(True) for t in inputs]
+#: CPU cases: (label, batch, channels, height, width, kernel, deformable groups)
+CPU_CASES = [("PTIA demo TBIA", 2, 16, 16, 16, 3, 8), ("64 ch, dg 8", 1, 64, 45, 80, 3, 8),
+             ("64 ch, dg 8, batch 4", 4, 64, 45, 80, 3, 8), ("RCVSR-like 5x5, dg 7", 1, 56, 48, 64, 5, 7)]
+
+
+def cpu_seconds(fn, iters: int) -> float:
+    """Median wall-clock seconds of ``fn`` over ``iters`` runs after one warm-up run."""
+    fn()
     times = []
-    for _ in range(3):
+    for _ in range(iters):
         start = time.perf_counter()
-        out = modulated_deform_conv2d(*leaves, 1, 1, 1, 1, dg, backend="torchvision")
-        out.backward(grad)
+        fn()
         times.append(time.perf_counter() - start)
-    print(f"  forward+backward: {statistics.median(times) * 1e3:.1f} ms (median of 3)")
-    return 3 if args.require_gpu else 0
+    return statistics.median(times)
+
+
+def cpu_table(args) -> list[dict]:
+    """The CPU backends, timed in the same run: ``torch`` (grid_sample + matmul, the CPU default) vs torchvision."""
+    print(f"CPU: torch backend vs torchvision, fp32, {torch.get_num_threads()} thread(s), "
+          f"median of {args.iters} runs (wall clock)")
+    print(f"{'case':<22} {'shape':<22} | {'tv fwd':>8} {'torch fwd':>9} {'ratio':>6} | "
+          f"{'tv f+b':>8} {'torch f+b':>9} {'ratio':>6} | {'max |diff|':>10}")
+    rows = []
+    for label, n, c, h, w, k, dg in CPU_CASES:
+        inputs, grad = make_inputs(n, c, c, h, w, k, dg, torch.float32, "cpu")
+        pad = k // 2
+        leaves = {b: [t.clone().requires_grad_(True) for t in inputs] for b in ("torchvision", "torch")}
+
+        def fwd(b):
+            with torch.no_grad():
+                return modulated_deform_conv2d(*inputs, 1, pad, 1, 1, dg, backend=b)
+
+        def fwd_bwd(b):
+            modulated_deform_conv2d(*leaves[b], 1, pad, 1, 1, dg, backend=b).backward(grad)
+
+        row = {"case": label, "shape": f"{n}x{c}x{h}x{w} k{k} dg{dg}"}
+        for b in ("torchvision", "torch"):
+            row[f"{b}_fwd_ms"] = cpu_seconds(lambda: fwd(b), args.iters) * 1e3
+            row[f"{b}_fwd_bwd_ms"] = cpu_seconds(lambda: fwd_bwd(b), args.iters) * 1e3
+        row["max_abs_diff"] = (fwd("torch") - fwd("torchvision")).abs().max().item()
+        rows.append(row)
+        print(f"{label:<22} {row['shape']:<22} | {row['torchvision_fwd_ms']:>8.2f} {row['torch_fwd_ms']:>9.2f} "
+              f"{row['torchvision_fwd_ms'] / row['torch_fwd_ms']:>5.1f}x | {row['torchvision_fwd_bwd_ms']:>8.2f} "
+              f"{row['torch_fwd_bwd_ms']:>9.2f} {row['torchvision_fwd_bwd_ms'] / row['torch_fwd_bwd_ms']:>5.1f}x | "
+              f"{row['max_abs_diff']:>10.2e}")
+    return rows
 
 
 def main(argv=None) -> int:
@@ -174,9 +208,14 @@ def main(argv=None) -> int:
     parser.add_argument("--peak-gbps", type=float, default=None, help="GPU peak memory bandwidth (default: by name)")
     parser.add_argument("--deterministic", action="store_true", help="time the deterministic backward")
     parser.add_argument("--require-gpu", action="store_true", help="exit 3 instead of 0 when no GPU is present")
+    parser.add_argument("--cpu", action="store_true", help="only the CPU table (torch backend vs torchvision)")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        return cpu_fallback(args)
+    if args.cpu or not torch.cuda.is_available():
+        if not args.cpu:
+            print("bench_dcn.py: no CUDA device here, so the extension cannot be benchmarked (run this on an "
+                  "H100/H200); the CPU backends instead.")
+        cpu_table(args)
+        return 3 if args.require_gpu and not torch.cuda.is_available() else 0
     if dcn_backend.load_extension() is None:
         print(f"bench_dcn.py: the DCN CUDA extension is unavailable: {dcn_backend.extension_error()}")
         return 2

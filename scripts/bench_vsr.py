@@ -35,9 +35,9 @@ Vid4 test size), CPU smoke 4x(64x112) -> 7x(256x448); ``--msitf-height``/``--msi
 frames and 2 key frames at HR size: milliseconds and frames per second, peak GPU memory and the DCN share (the same
 hooks). Sizes: GPU 7x(240x416) -> 480x832 (MFQEv2's class-C sequences), CPU smoke 7x(32x48) -> 64x96.
 
-``--ptia`` adds the PTIA rows, one per DCN backend available on the device (the CUDA extension and torchvision on a
-GPU, torchvision on a CPU; ``--ptia-backends`` chooses): the published network (mid 64, 30 blocks, 13.9M
-parameters, random weights; ``--ptia-mid``/``--ptia-blocks`` for others) on one clip of ``--frames`` x
+``--ptia`` adds the PTIA rows, one per DCN backend available on the device (the CUDA extension, torchvision and
+torch on a GPU; torchvision and torch on a CPU; ``--ptia-backends`` chooses): the published network (mid 64,
+30 blocks, 13.9M parameters, random weights; ``--ptia-mid``/``--ptia-blocks`` for others) on one clip of ``--frames`` x
 ``--height`` x ``--width`` LR frames -> x4 (the MV-VSR inference size: 15 x 180x320 -> 720x1280 on a GPU), with fps,
 peak memory and the DCN share (the same hooks, around TBIA's deformable convolutions).
 """
@@ -275,7 +275,7 @@ def bench_ptia(args, device: torch.device) -> list[dict]:
     if args.height % 4 or args.width % 4:
         raise SystemExit(f"bench_vsr.py --ptia: PTIA needs an LR height and width divisible by 4, got "
                          f"{args.height}x{args.width}")
-    have = available_backends() if device.type == "cuda" else ["torchvision"]
+    have = available_backends() if device.type == "cuda" else ["torchvision", "torch"]
     torch.manual_seed(0)
     net = PTIA(mid_channels=args.ptia_mid, num_blocks=args.ptia_blocks).to(device).eval()
     lq = torch.rand(1, args.frames, 3, args.height, args.width, generator=torch.Generator().manual_seed(4))
@@ -410,7 +410,7 @@ def parse_args(argv):
     p.add_argument("--ptia", action="store_true", help="also time PTIA at the inference size, per DCN backend")
     p.add_argument("--ptia-mid", type=int, default=64, help="PTIA mid channels (published 64)")
     p.add_argument("--ptia-blocks", type=int, default=30, help="PTIA residual blocks per branch (published 30)")
-    p.add_argument("--ptia-backends", nargs="+", choices=("cuda", "torchvision"),
+    p.add_argument("--ptia-backends", nargs="+", choices=("cuda", "torchvision", "torch"),
                    help="DCN backends for the PTIA rows (default: every one available on the device)")
     p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
     return p.parse_args(argv)

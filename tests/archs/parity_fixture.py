@@ -18,6 +18,8 @@ import torch
 from vsrkit.engine.checkpoint import atomic_save, load_network
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+#: The CPU DCN backends a parity test runs through: torchvision (the issue's reference) and torch (the CPU default).
+DCN_BACKENDS = ("torchvision", "torch")
 
 
 def fixture_file(method: str, name: str = "parity_small.pt") -> Path:

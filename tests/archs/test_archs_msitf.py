@@ -69,7 +69,9 @@ def test_converter_maps_every_published_key_with_equal_shapes(tmp_path):
         assert torch.equal(loaded[published_to_vsrkit_key(k)], v), k
 
 
-def test_faithful_reproduces_the_published_output_and_gradients(tmp_path):
+@pytest.mark.parametrize("dcn_backend", parity.DCN_BACKENDS)
+def test_faithful_reproduces_the_published_output_and_gradients(tmp_path, monkeypatch, dcn_backend):
+    monkeypatch.setenv("VSRKIT_DCN_BACKEND", dcn_backend)
     fixture = parity.load_fixture("msitf")
     net = _from_published_config(fixture["config"], faithful=True)
     parity.load_official(net, fixture["state_dict"], tmp_path)

@@ -70,8 +70,10 @@ def test_converter_maps_every_official_key_with_equal_shapes(tmp_path):
 
 
 @pytest.mark.slow
-def test_parity_with_the_published_code(tmp_path):
-    """Output and recorded gradients of ``parity_small.pt`` (float64, CPU, torchvision DCN), README tolerances."""
+@pytest.mark.parametrize("dcn_backend", parity.DCN_BACKENDS)
+def test_parity_with_the_published_code(tmp_path, monkeypatch, dcn_backend):
+    """Output and recorded gradients of ``parity_small.pt`` (float64, CPU, each CPU DCN backend), README tolerances."""
+    monkeypatch.setenv("VSRKIT_DCN_BACKEND", dcn_backend)
     fix = parity.load_fixture("ptia")
     net = PTIA(**official_config_to_kwargs(fix["config"]))
     parity.load_official(net, fix["state_dict"], tmp_path)

@@ -92,9 +92,16 @@ def test_arch_kwargs_rejects_unequal_widths():
 
 
 # --------------------------------------------------------------------------------------------------- parity
-@pytest.fixture(scope="module")
-def parity_run(tmp_path_factory):
-    """One float64 pass on the fixture (train mode: no BN/dropout, so train == eval), loss = output.sum()."""
+@pytest.fixture(scope="module", params=parity.DCN_BACKENDS)
+def parity_run(tmp_path_factory, request):
+    """One float64 pass on the fixture (train mode: no BN/dropout, so train == eval), loss = output.sum(), through
+    each CPU DCN backend."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VSRKIT_DCN_BACKEND", request.param)
+        return _parity_pass(tmp_path_factory)
+
+
+def _parity_pass(tmp_path_factory):
     fix = parity.load_fixture("rcvsr")
     net = RCVSR(**arch_kwargs(fix["config"]))
     assert not any(isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.Dropout)) for m in net.modules())

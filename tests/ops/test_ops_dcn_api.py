@@ -1,4 +1,4 @@
-"""Modulated deformable conv, public API on CPU (torchvision backend): semantics, layout and float64 gradcheck."""
+"""Modulated deformable conv, public API on CPU (both CPU backends): semantics, layout and float64 gradcheck."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -55,10 +55,15 @@ def make_inputs(n=2, c_in=4, c_out=6, h=7, w=8, k=3, stride=1, padding=1, dilati
     return x, offset, mask, weight, bias
 
 
+CPU_BACKENDS = ["torch", "torchvision"]
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 2, 2)])
-def test_matches_reference(stride, padding, dilation):
+def test_matches_reference(stride, padding, dilation, backend):
     x, off, m, w, b = make_inputs(stride=stride, padding=padding, dilation=dilation, h=9, w=10)
-    got = modulated_deform_conv2d(x, off, m, w, b, stride, padding, dilation, groups=2, deformable_groups=2)
+    got = modulated_deform_conv2d(x, off, m, w, b, stride, padding, dilation, groups=2, deformable_groups=2,
+                                  backend=backend)
     ref = reference_dcn(x, off, m, w, b, stride, padding, dilation, 2, 2)
     assert got.shape == ref.shape
     assert torch.allclose(got, ref, atol=1e-10)
@@ -83,14 +88,15 @@ def test_offset_pairs_are_y_then_x():
     assert torch.allclose(got, F.conv2d(F.pad(x, (0, 2, 1, 1)), w, b), atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("stride,padding,dilation,groups,dg", [(1, 1, 1, 2, 2), (2, 0, 2, 1, 4)])
-def test_gradcheck_float64(stride, padding, dilation, groups, dg):
+def test_gradcheck_float64(stride, padding, dilation, groups, dg, backend):
     x, off, m, w, b = make_inputs(n=1, c_in=4, c_out=2, h=5, w=6, stride=stride, padding=padding,
                                   dilation=dilation, groups=groups, dg=dg, scale=1.5, seed=3)
     inputs = tuple(t.requires_grad_() for t in (x, off, m, w, b))
 
     def fn(*args):
-        return modulated_deform_conv2d(*args, stride, padding, dilation, groups, dg)
+        return modulated_deform_conv2d(*args, stride, padding, dilation, groups, dg, backend=backend)
 
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
 

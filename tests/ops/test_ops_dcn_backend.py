@@ -19,11 +19,13 @@ def test_import_is_cheap_and_compiles_nothing():
     assert out.stdout.strip() == "ok"
 
 
-def test_cpu_uses_torchvision(monkeypatch):
+def test_cpu_uses_torch_unless_forced(monkeypatch):
     monkeypatch.delenv("VSRKIT_DCN_BACKEND", raising=False)
-    assert backend.select_backend("cpu") == "torchvision"
+    assert backend.select_backend("cpu") == "torch"
     monkeypatch.setenv("VSRKIT_DCN_BACKEND", "torchvision")
     assert backend.select_backend("cpu") == "torchvision"
+    monkeypatch.setenv("VSRKIT_DCN_BACKEND", "torch")
+    assert backend.select_backend("cpu") == "torch"
 
 
 def test_forcing_cuda_on_cpu_is_a_clear_error(monkeypatch):
@@ -38,7 +40,7 @@ def test_forcing_cuda_on_cpu_is_a_clear_error(monkeypatch):
 
 def test_unknown_backend_name(monkeypatch):
     monkeypatch.setenv("VSRKIT_DCN_BACKEND", "mmcv")
-    with pytest.raises(ConfigError, match="cuda, torchvision"):
+    with pytest.raises(ConfigError, match="cuda, torchvision, torch, auto"):
         backend.select_backend("cpu")
 
 
@@ -60,5 +62,6 @@ def test_choice_is_logged_once(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="vsrkit.ops.dcn"):
         for _ in range(3):
             backend.select_backend("cpu")
-    assert [r.getMessage() for r in caplog.records].count("DCN backend for cpu tensors: torchvision") == 1
+    assert [r.getMessage() for r in caplog.records].count(
+        "DCN backend for cpu tensors: torch (grid_sample + matmul)") == 1
 

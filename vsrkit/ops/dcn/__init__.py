@@ -1,10 +1,14 @@
-"""Modulated deformable convolution (DCNv2) with two backends.
+"""Modulated deformable convolution (DCNv2) with three backends.
 
-* ``torchvision``: :func:`torchvision.ops.deform_conv2d` (CPU, or CUDA when the extension is not available).
+* ``torch``: ``grid_sample`` + matmul from PyTorch's own ops (``sampled.py``; the CPU default, several times faster
+  than torchvision's CPU kernels).
+* ``torchvision``: :func:`torchvision.ops.deform_conv2d` (CUDA when the extension is not available; the reference of
+  the parity tests).
 * ``cuda``: the fused implicit-GEMM extension in ``csrc/`` (``vsrkit.ops.dcn._ext`` built by ``setup.py`` with
   ``VSRKIT_CUDA_EXT=1``, or JIT-compiled on first CUDA use and cached when ``nvcc`` exists).
 
-The backend is chosen automatically on first use and logged once; ``VSRKIT_DCN_BACKEND=cuda|torchvision`` forces one.
+The backend is chosen automatically on first use and logged once; ``VSRKIT_DCN_BACKEND=cuda|torchvision|torch``
+forces one.
 Importing this package never compiles anything and never initialises CUDA.
 
 Offset layout (compatible with torchvision): ``offset`` has ``deformable_groups * 2 * kh * kw`` channels, ordered

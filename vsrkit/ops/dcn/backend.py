@@ -1,13 +1,15 @@
-"""Backend choice for modulated deformable convolution: the CUDA extension or torchvision.
+"""Backend choice for modulated deformable convolution: the CUDA extension, torchvision, or PyTorch's own ops.
 
+CPU tensors use ``torch`` (:mod:`vsrkit.ops.dcn.sampled`: ``grid_sample`` and a matmul, several times faster than
+torchvision's CPU kernels and equal to them up to float rounding).
 Nothing here runs at import. The first call of :func:`select_backend` for a CUDA tensor tries, in order:
 the extension built by ``setup.py`` (``vsrkit.ops.dcn._ext``), then a JIT build of ``csrc/`` with
 :func:`torch.utils.cpp_extension.load` (only when ``nvcc`` is found; cached under ``$VSRKIT_CACHE_DIR`` or
 ``~/.cache/vsrkit``, so it compiles once per machine and torch version), and falls back to torchvision.
 Environment:
 
-* ``VSRKIT_DCN_BACKEND=cuda|torchvision`` forces a backend (``auto`` or unset: automatic). Forcing ``cuda`` when the
-  extension cannot be loaded, or for CPU tensors, raises :class:`vsrkit.errors.ConfigError`.
+* ``VSRKIT_DCN_BACKEND=cuda|torchvision|torch`` forces a backend (``auto`` or unset: automatic). Forcing ``cuda``
+  when the extension cannot be loaded, or for CPU tensors, raises :class:`vsrkit.errors.ConfigError`.
 * ``VSRKIT_DCN_JIT=0`` disables the JIT build (automatic choice then uses torchvision if nothing is prebuilt).
 * ``VSRKIT_DCN_DETERMINISTIC=1`` makes the extension's backward bitwise repeatable (see ``functional.py``).
 * ``VSRKIT_DCN_NVCC_FLAGS``: extra nvcc flags of the JIT build, e.g. ``-DVSRKIT_DCN_FP32_SIMT`` (exact-fp32 SIMT
@@ -27,7 +29,7 @@ from types import ModuleType
 from vsrkit.errors import ConfigError
 
 LOGGER = logging.getLogger("vsrkit.ops.dcn")
-BACKENDS = ("cuda", "torchvision")
+BACKENDS = ("cuda", "torchvision", "torch")
 CSRC_DIR = Path(__file__).resolve().parent / "csrc"
 
 _lock = threading.Lock()
@@ -45,7 +47,8 @@ def requested_backend() -> str:
     """The backend forced by ``VSRKIT_DCN_BACKEND`` (``"auto"`` when unset)."""
     value = os.environ.get("VSRKIT_DCN_BACKEND", "").strip().lower() or "auto"
     if value not in BACKENDS + ("auto",):
-        raise ConfigError(f"VSRKIT_DCN_BACKEND={value!r} is not a DCN backend; use one of cuda, torchvision, auto")
+        raise ConfigError(f"VSRKIT_DCN_BACKEND={value!r} is not a DCN backend; use one of "
+                          f"{', '.join(BACKENDS)}, auto")
     return value
 
 
@@ -142,7 +145,8 @@ def extension_error() -> str | None:
 
 
 def select_backend(device) -> str:
-    """``"cuda"`` or ``"torchvision"`` for tensors on ``device`` (a ``torch.device`` or string); logged once.
+    """``"cuda"``, ``"torchvision"`` or ``"torch"`` for tensors on ``device`` (a ``torch.device`` or string); logged
+    once. Automatic: ``torch`` on the CPU; on CUDA the extension, else torchvision.
 
     Raises:
         ConfigError: ``VSRKIT_DCN_BACKEND=cuda`` but the tensors are not on CUDA or the extension cannot be loaded.
@@ -151,15 +155,16 @@ def select_backend(device) -> str:
 
     device = torch.device(device)
     requested = requested_backend()
-    if requested == "torchvision":
-        _log_once("forced-tv", logging.INFO, "DCN backend: torchvision (forced by VSRKIT_DCN_BACKEND)")
-        return "torchvision"
+    if requested in ("torchvision", "torch"):
+        _log_once(f"forced-{requested}", logging.INFO, "DCN backend: %s (forced by VSRKIT_DCN_BACKEND)", requested)
+        return requested
     if device.type != "cuda":
         if requested == "cuda":
             raise ConfigError(f"VSRKIT_DCN_BACKEND=cuda but the DCN inputs are on {device.type}; move them to a "
                               "CUDA device or unset VSRKIT_DCN_BACKEND")
-        _log_once("cpu-tv", logging.INFO, "DCN backend for %s tensors: torchvision", device.type)
-        return "torchvision"
+        _log_once(f"auto-{device.type}", logging.INFO, "DCN backend for %s tensors: torch (grid_sample + matmul)",
+                  device.type)
+        return "torch"
     if load_extension() is not None:
         _log_once("cuda", logging.INFO, "DCN backend: cuda extension (fused implicit GEMM)")
         return "cuda"
@@ -172,11 +177,11 @@ def select_backend(device) -> str:
 
 
 def available_backends() -> list[str]:
-    """Backends usable in this process without compiling: torchvision always; cuda if the extension is loaded or
-    could be built (CUDA device present and either a prebuilt module or nvcc)."""
+    """Backends usable in this process without compiling: torchvision and torch always; cuda if the extension is
+    loaded or could be built (CUDA device present and either a prebuilt module or nvcc)."""
     import torch
 
-    names = ["torchvision"]
+    names = ["torchvision", "torch"]
     if torch.cuda.is_available():
         prebuilt = _ext_state["module"] is not None or importlib.util.find_spec("vsrkit.ops.dcn._ext") is not None
         if prebuilt or (os.environ.get("VSRKIT_DCN_JIT", "1") != "0" and find_nvcc() is not None):

@@ -1,4 +1,4 @@
-"""Functional modulated deformable convolution (DCNv2), dispatched to the CUDA extension or torchvision.
+"""Functional modulated deformable convolution (DCNv2), dispatched to the CUDA extension, torchvision or PyTorch ops.
 
 Shapes (``kh, kw`` = kernel size, ``K = kh * kw``, ``dg`` = deformable groups, ``g`` = groups):
 
@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from vsrkit.ops.dcn.backend import load_extension, select_backend
+from vsrkit.ops.dcn.backend import BACKENDS, load_extension, select_backend
+from vsrkit.ops.dcn.sampled import deform_conv2d_sampled
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -117,12 +118,14 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
         deformable_groups: groups of input channels that share one offset/mask field.
         deterministic: CUDA extension only: bitwise repeatable backward (grad of x accumulated in int64 fixed point,
             which is order independent; every other gradient is reduced without atomics). None: see
-            :func:`deterministic_requested`. The torchvision backend ignores it.
-        backend: ``"cuda"`` / ``"torchvision"`` to bypass the automatic choice (tests, benchmarks); None: automatic.
+            :func:`deterministic_requested`. The torchvision and torch backends ignore it (the torch backend is
+            deterministic on the CPU).
+        backend: ``"cuda"`` / ``"torchvision"`` / ``"torch"`` to bypass the automatic choice (tests, benchmarks);
+            None: automatic (:func:`vsrkit.ops.dcn.backend.select_backend`).
     Returns:
         ``(n, c_out, h_out, w_out)``. The CUDA backend casts all inputs to the autocast dtype inside
-        ``torch.autocast("cuda")``, else to the dtype of ``x``; torchvision needs equal dtypes (or its own autocast,
-        which runs in float32).
+        ``torch.autocast("cuda")``, else to the dtype of ``x``; the torch backend casts to the dtype of ``x``;
+        torchvision needs equal dtypes (or its own autocast, which runs in float32).
     """
     stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
     _check_shapes(x, offset, mask, weight, bias, stride, padding, dilation, groups, deformable_groups)
@@ -138,8 +141,11 @@ def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Ten
             bias = bias.to(dtype)
         return _ModulatedDeformConv2dCUDA.apply(x, offset, mask, weight, bias, stride, padding, dilation, groups,
                                                 deformable_groups, deterministic_requested(deterministic))
+    if backend == "torch":
+        return deform_conv2d_sampled(x, offset, mask, weight, bias, stride, padding, dilation, groups,
+                                     deformable_groups)
     if backend != "torchvision":
-        raise ValueError(f"modulated_deform_conv2d: unknown backend {backend!r} (use 'cuda' or 'torchvision')")
+        raise ValueError(f"modulated_deform_conv2d: unknown backend {backend!r} (use one of {', '.join(BACKENDS)})")
     from torchvision.ops import deform_conv2d
 
     # torchvision infers groups from weight.shape[1] and deformable groups from offset.shape[1]; both were checked.
