@@ -92,7 +92,7 @@ fi
 
 if [ "${GPU_CHECKS_RCVSR:-1}" = "1" ]; then  # RCVSR benchmark per DCN backend and tests (GPU_CHECKS_RCVSR=0 skips)
   echo "== 7. RCVSR: bench_vsr.py --rcvsr (7 x 240x416 Y -> 480x832) per DCN backend, then its tests =="
-  for backend in cuda torchvision; do
+  for backend in cuda torchvision torch; do
     VSRKIT_DCN_BACKEND=$backend python3 scripts/bench_vsr.py --alignments none --train-modes --rcvsr \
       --json "$LOG_DIR/bench_rcvsr_$backend.json" 2>&1 | tee "$LOG_DIR/bench_rcvsr_$backend.log"
     [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: RCVSR BENCHMARK ($backend) FAILED"; status=1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MSITF checks on a CUDA machine (issue 12), called by scripts/gpu_checks.sh (GPU_CHECKS_MSITF=0 skips it), or alone:
-#   1. scripts/bench_vsr.py --msitf per DCN backend (cuda extension, torchvision): the published MSITF (5.59M
+#   1. scripts/bench_vsr.py --msitf per DCN backend (cuda extension, torchvision, torch): the published MSITF (5.59M
 #      parameters) on one window of 4 x 144x180 LR -> 7 x 576x720 (Vid4's calendar size): ms per window, output fps,
 #      peak memory and the DCN time share;
 #   2. CUDA vs CPU: the same seeded MSITF (faithful and default) on both devices in fp32 without TF32 (max difference);
@@ -20,7 +20,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 status=0
 
 echo "== MSITF 1. benchmark per DCN backend =="
-for backend in cuda torchvision; do
+for backend in cuda torchvision torch; do
   VSRKIT_DCN_BACKEND=$backend python3 scripts/bench_vsr.py --alignments none --train-modes --msitf \
     --json "$LOG_DIR/bench_msitf_$backend.json" 2>&1 | tee "$LOG_DIR/bench_msitf_$backend.log"
   [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks_msitf: BENCHMARK ($backend) FAILED"; status=1; }

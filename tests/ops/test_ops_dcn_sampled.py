@@ -22,7 +22,7 @@ def inputs(n, c_in, c_out, h, w, k, stride, padding, dilation, groups, dg, offse
 def run(backend, tensors, conv, grad_seed=1):
     leaves = [t.clone().requires_grad_(True) if t is not None else None for t in tensors]
     out = modulated_deform_conv2d(*leaves, *conv, backend=backend)
-    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(grad_seed), dtype=out.dtype)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(grad_seed), dtype=out.dtype).to(out.device)
     out.backward(grad)
     return [out] + [t.grad if t is not None else None for t in leaves]
 
@@ -70,3 +70,15 @@ def test_large_calls_recompute_their_samples_with_the_same_gradients(monkeypatch
     assert calls, "a call above the threshold must go through torch.utils.checkpoint"
     for name, a, b in zip(("output",) + NAMES, kept, recomputed):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("case", ["3x3 dg8 (PTIA TBIA)", "5x5 dg7 (RCVSR STDF)", "stride 2, dilation 2, groups 2"])
+def test_equals_torchvision_on_cuda_in_float64(case):
+    *shape, offset_scale = CASES[case]
+    n, c_in, c_out, h, w, k, stride, padding, dilation, groups, dg = shape
+    tensors = [t.cuda() if t is not None else None
+               for t in inputs(n, c_in, c_out, h, w, k, stride, padding, dilation, groups, dg, offset_scale)]
+    conv = (stride, padding, dilation, groups, dg)
+    for name, a, b in zip(("output",) + NAMES, run("torch", tensors, conv), run("torchvision", tensors, conv)):
+        assert (a - b).abs().max().item() <= 1e-12 * max(1.0, b.abs().max().item()), f"{case}: {name} differs"
