@@ -22,12 +22,15 @@ def _load_script():
     return module
 
 
-def test_bench_vsr_tiny_cpu_table_and_json(tmp_path, capsys):
-    bench = _load_script()
+def _run(tmp_path, capsys, args: list[str]) -> tuple[str, dict]:
+    """Run the script with ``args`` plus ``--json``; returns its printed report and the JSON result."""
     out = tmp_path / "bench.json"
-    assert bench.main(TINY + ["--train-modes", "fp32", "bf16", "fp32+channels_last", "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    result = json.loads(out.read_text())
+    assert _load_script().main(args + ["--json", str(out)]) == 0
+    return capsys.readouterr().out, json.loads(out.read_text())
+
+
+def test_bench_vsr_tiny_cpu_table_and_json(tmp_path, capsys):
+    text, result = _run(tmp_path, capsys, TINY + ["--train-modes", "fp32", "bf16", "fp32+channels_last"])
 
     assert "CPU SMOKE RUN" in text and "NOT the GPU" in text
     assert result["cpu_smoke"] is True and result["device"] == "cpu"
@@ -73,12 +76,9 @@ def test_bench_vsr_ptia_rows_per_dcn_backend(tmp_path, capsys):
     from vsrkit.archs.ptia_arch import PTIA
     from vsrkit.ops.dcn import ModulatedDeformConv2d
 
-    bench = _load_script()
-    out = tmp_path / "bench.json"
-    assert bench.main(METHOD_ROWS_ONLY + ["--ptia", "--ptia-mid", "8", "--ptia-blocks", "1", "--ptia-backends", "cuda",
-                                          "torchvision", "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    rows = {r["backend"]: r for r in json.loads(out.read_text())["ptia"]}
+    text, result = _run(tmp_path, capsys, METHOD_ROWS_ONLY + ["--ptia", "--ptia-mid", "8", "--ptia-blocks", "1",
+                                                              "--ptia-backends", "cuda", "torchvision"])
+    rows = {r["backend"]: r for r in result["ptia"]}
     assert rows["cuda"] == {"backend": "cuda", "skipped": "DCN backend cuda is not available here"}
     assert "PTIA, DCN backend cuda: skipped" in text
     row = rows["torchvision"]
@@ -98,12 +98,8 @@ def test_bench_vsr_ptia_needs_sizes_divisible_by_4():
 
 def test_bench_vsr_space_time_row(tmp_path, capsys):
     """scripts/bench_vsr.py --msitf: the published MSITF on one tiny window, with its DCN share."""
-    bench = _load_script()
-    out = tmp_path / "bench.json"
-    assert bench.main(METHOD_ROWS_ONLY + ["--msitf", "--msitf-height", "8", "--msitf-width", "12",
-                                          "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    row = json.loads(out.read_text())["space_time"]
+    text, result = _run(tmp_path, capsys, METHOD_ROWS_ONLY + ["--msitf", "--msitf-height", "8", "--msitf-width", "12"])
+    row = result["space_time"]
     assert "1 window of 4 x 8x12 LR -> 7 x 32x48" in text and "MSITF" in text
     assert row["params"] == 5585611 and row["dcn_modules"] == 9  # 3 levels x (interpolation + 2 ConvLSTM aligners)
     assert row["fps"] == pytest.approx(7 / (row["ms_per_window"] / 1e3)) and 0 < row["dcn_share"] < 1
@@ -118,12 +114,8 @@ def test_bench_vsr_rcvsr_row(tmp_path, capsys, monkeypatch):
     from vsrkit.archs import rcvsr_arch
 
     monkeypatch.setattr(rcvsr_arch, "RCVSR", functools.partial(rcvsr_arch.RCVSR, num_feat=8, age_blocks=1))
-    bench = _load_script()
-    out = tmp_path / "bench.json"
-    assert bench.main(METHOD_ROWS_ONLY + ["--rcvsr", "--rcvsr-height", "16", "--rcvsr-width", "24",
-                                          "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    row = json.loads(out.read_text())["rcvsr"]
+    text, result = _run(tmp_path, capsys, METHOD_ROWS_ONLY + ["--rcvsr", "--rcvsr-height", "16", "--rcvsr-width", "24"])
+    row = result["rcvsr"]
     assert "7 x 16x24 LR + 2 key frames -> 1 x 32x48" in text and "RCVSR" in text
     # STDF 1, AligNet 2 x 3 kernels, a DSTA in both branches of every DBRB: 2 upsampler blocks, 1 + 1 AGE chain
     # blocks and the AGE merge (the published net, 2 + 2 AGE chain blocks, has 21)

@@ -74,7 +74,7 @@ def deform_conv2d_sampled(x: Tensor, offset: Tensor, mask: Tensor, weight: Tenso
     if bias is not None and bias.dtype != dtype:
         bias = bias.to(dtype)
     args = (x, offset, mask, weight, bias, stride, padding, dilation, groups, deformable_groups)
-    sample_bytes = x.shape[0] * x.shape[1] * mask.shape[1] // deformable_groups * mask[0, 0].numel() * x.element_size()
+    sample_bytes = mask.numel() * (x.shape[1] // deformable_groups) * x.element_size()  # (n, c_in, K, P)
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args[:5])
     if needs_grad and sample_bytes > RECOMPUTE_ABOVE_BYTES:
         return checkpoint(_deform_conv2d, *args, use_reentrant=False)
