@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from vsrkit.archs.cafs import CAFSBlock
+from vsrkit.archs.blocks import flow_warp
 from vsrkit.archs.ptia_arch import PTIA
 from vsrkit.archs.ptia_convert import CONSTANT_BUFFERS, PTIAConverter, official_config_to_kwargs, official_key
 from vsrkit.archs.tbia import TBIA, AffineOffsets, GroupedConv2d
@@ -220,6 +221,27 @@ def test_offset_bound_limits_the_dcn_offsets():
     assert seen[0] > 0.01 >= seen[1]
 
 
+def test_identity_init_starts_tbia_at_the_flow_warp():
+    """alignment_init='identity': zero residual flows, zero DCN offsets, masks 0.5; only the last convs change, and
+    they still learn."""
+    torch.manual_seed(0)
+    tbia = TBIA(16, 8, init="identity").double()
+    nbr, cur = (tuple(torch.randn(2, 16, 16 // s, 20 // s, dtype=torch.float64) for s in (1, 2, 4)) for _ in "nc")
+    feat, flow = torch.randn(2, 16, 16, 20, dtype=torch.float64), 3 * torch.randn(2, 2, 16, 20, dtype=torch.float64)
+    assert torch.equal(tbia.refine_flow(nbr, cur, flow), flow)
+    offsets, masks = tbia.dcn_offsets(nbr[0], cur[0])
+    assert torch.equal(offsets, torch.zeros_like(offsets)) and torch.equal(masks, torch.full_like(masks, 0.5))
+    out = tbia(nbr, cur, feat, flow)
+    plain = torch.nn.functional.conv2d(flow_warp(feat, flow), tbia.dcn.weight, tbia.dcn.bias, padding=1)
+    torch.testing.assert_close(out, tbia.cafs(0.5 * plain), rtol=1e-10, atol=1e-10)
+    out.square().mean().backward()
+    assert tbia.dcn_offsets.matrix.weight.grad.abs().max() > 0 and tbia.levels[2].to_flow.weight.grad.abs().max() > 0
+    published, identity = _tiny(), _tiny(alignment_init="identity")
+    assert published.state_dict().keys() == identity.state_dict().keys()
+    assert not torch.equal(published.align["backward_1"].dcn_offsets.matrix.bias,
+                           identity.align["backward_1"].dcn_offsets.matrix.bias)
+
+
 @pytest.mark.parametrize("alignment", ["flow", "none"])
 def test_alignment_ablations(alignment):
     net = _tiny(alignment=alignment).train()
@@ -235,7 +257,8 @@ def test_alignment_ablations(alignment):
 def test_bad_options_raise_one_line_config_errors():
     for kwargs, match in (({"mid_channels": 60}, "mid_channels"), ({"alignment": "dcn"}, "alignment"),
                           ({"cafs_query": "all"}, "cafs_query"), ({"scale": 3}, "scale"),
-                          ({"offset_bound": -1.0}, "offset_bound"), ({"num_blocks": -1}, "num_blocks")):
+                          ({"offset_bound": -1.0}, "offset_bound"), ({"num_blocks": -1}, "num_blocks"),
+                          ({"alignment_init": "zeros"}, "alignment_init")):
         with pytest.raises(ConfigError, match=f"network_g.{match}") as err:
             PTIA(**{**TINY, **kwargs})
         assert "\n" not in str(err.value)

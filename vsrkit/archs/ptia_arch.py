@@ -41,7 +41,7 @@ from vsrkit.archs.blocks import PixelShuffleUpsampler, compose_flow, flow_warp, 
 from vsrkit.archs.cafs import QUERIES
 from vsrkit.archs.rcan import RCAGroupWithInputConv
 from vsrkit.archs.spynet import SPyNet
-from vsrkit.archs.tbia import TBIA
+from vsrkit.archs.tbia import INITS as TBIA_INITS, TBIA
 from vsrkit.archs.vgg import VGGFeatureEncoder
 from vsrkit.errors import ConfigError
 from vsrkit.registry import ARCHS
@@ -71,6 +71,8 @@ class PTIA(nn.Module):
         cafs_heads: attention heads (8); C must be divisible by it.
         cafs_mlp_ratio: CAFS MLP width over C (4).
         alignment: ``tbia`` (published), ``flow`` (plain flow warp, ablation) or ``none`` (identity, ablation).
+        alignment_init: ``published`` (random TBIA heads) or ``identity`` (TBIA starts as the plain flow warp; not
+            in the published code, see :class:`~vsrkit.archs.tbia.TBIA`).
         train_spynet: compute flows with gradients so SPyNet trains (published: false, frozen under no_grad).
         spynet_pretrained: local SPyNet weights (BasicSR/mmagic layout); None = random init.
         vgg_pretrained: local VGG16 weights (torchvision or a PTIA checkpoint) for the encoder; None = from scratch.
@@ -82,7 +84,7 @@ class PTIA(nn.Module):
                  deformable_groups: int = 8, offset_bound: float | None = None, cafs: bool = True,
                  cafs_query: str = "first_token", cafs_heads: int = 8, cafs_mlp_ratio: float = 4.0,
                  alignment: str = "tbia", train_spynet: bool = False, spynet_pretrained: str | None = None,
-                 vgg_pretrained: str | None = None):
+                 vgg_pretrained: str | None = None, alignment_init: str = "published"):
         super().__init__()
         _check(mid_channels > 0 and mid_channels % deformable_groups == 0 and mid_channels % cafs_heads == 0,
                "mid_channels", f"{mid_channels} must be positive and divisible by deformable_groups "
@@ -97,6 +99,8 @@ class PTIA(nn.Module):
         _check(cafs_query in QUERIES, "cafs_query", f"{cafs_query!r} must be one of {', '.join(QUERIES)}")
         _check(cafs_mlp_ratio > 0, "cafs_mlp_ratio", f"{cafs_mlp_ratio} must be positive (4 published)")
         _check(alignment in ALIGNMENTS, "alignment", f"{alignment!r} must be one of {', '.join(ALIGNMENTS)}")
+        _check(alignment_init in TBIA_INITS, "alignment_init",
+               f"{alignment_init!r} must be one of {', '.join(TBIA_INITS)} (published: random heads)")
         self.mid_channels, self.scale, self.alignment = mid_channels, scale, alignment
         self.train_spynet = train_spynet
 
@@ -106,7 +110,7 @@ class PTIA(nn.Module):
         if alignment == "tbia":
             for name in BRANCHES:
                 self.align[name] = TBIA(mid_channels, deformable_groups, offset_bound, cafs, cafs_heads,
-                                        cafs_mlp_ratio, cafs_query)
+                                        cafs_mlp_ratio, cafs_query, init=alignment_init)
         self.fusion = nn.ModuleDict({name: nn.Conv2d(3 * mid_channels, mid_channels, 1) for name in BRANCHES})
         self.trunk = nn.ModuleDict({name: RCAGroupWithInputConv((2 + i) * mid_channels, mid_channels, num_blocks)
                                     for i, name in enumerate(BRANCHES)})

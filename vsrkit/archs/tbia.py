@@ -32,6 +32,8 @@ from vsrkit.ops.dcn import ModulatedDeformConv2d
 #: the regular 3x3 sampling grid, row-major: (dy, dx) of kernel point k
 GRID_DY = (-1.0, -1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0)
 GRID_DX = (-1.0, 0.0, 1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 1.0)
+#: TBIA initialisations: PyTorch's defaults (published) or the identity alignment (see :class:`TBIA`)
+INITS = ("published", "identity")
 
 
 class GroupedConv2d(nn.Conv2d):
@@ -96,6 +98,18 @@ class AffineOffsets(nn.Module):
             return offsets
         return offsets, torch.sigmoid(self.mask(ctx))
 
+    @torch.no_grad()
+    def identity_init_(self) -> None:
+        """Start at the regular grid: ``A = I`` and ``t = 0`` for every pixel (zero offsets), mask logits 0 (masks
+        0.5), as BasicVSR++ zero-initialises its offset head. Only the last convs change; they still get gradients."""
+        nn.init.zeros_(self.matrix.weight)
+        self.matrix.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0]).repeat(self.groups))
+        nn.init.zeros_(self.translation.weight)
+        nn.init.zeros_(self.translation.bias)
+        if self.mask is not None:
+            nn.init.zeros_(self.mask.weight)
+            nn.init.zeros_(self.mask.bias)
+
 
 class FlowLevel(nn.Module):
     """One pyramid level of TBIA: :class:`AffineOffsets` (one group) then a 3x3 conv 18 -> 2 = residual flow.
@@ -110,6 +124,12 @@ class FlowLevel(nn.Module):
 
     def forward(self, warped: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         return self.to_flow(self.offsets(warped, ref))
+
+    @torch.no_grad()
+    def zero_init_(self) -> None:
+        """Start with a zero residual flow (the last conv zeroed; it still gets gradients)."""
+        nn.init.zeros_(self.to_flow.weight)
+        nn.init.zeros_(self.to_flow.bias)
 
 
 def _resize_flow(flow: torch.Tensor, factor: float) -> torch.Tensor:
@@ -127,6 +147,9 @@ class TBIA(nn.Module):
         offset_bound: None (published: unbounded offsets) or ``b`` for ``b * tanh(offset)``.
         cafs: apply the :class:`CAFSBlock` to the DCN output (published: yes).
         cafs_heads, cafs_mlp_ratio, cafs_query: see :class:`CAFSBlock`.
+        init: ``published`` (PyTorch's default init everywhere: random residual flows and DCN offsets at the start)
+            or ``identity`` (not in the published code: zero residual flows, zero DCN offsets and masks 0.5 at the
+            start, so an untrained TBIA is the SPyNet warp followed by a plain 3x3 conv and CAFS).
 
     ``forward(nbr, cur, feat, flow)``: ``nbr`` and ``cur`` are ``(L, M, S)`` tuples of ``(n, C, h, w)``,
     ``(n, C, h/2, w/2)``, ``(n, C, h/4, w/4)`` encoder features of the neighbour and the current frame; ``feat``
@@ -135,14 +158,21 @@ class TBIA(nn.Module):
     """
 
     def __init__(self, channels: int = 64, deformable_groups: int = 8, offset_bound: float | None = None,
-                 cafs: bool = True, cafs_heads: int = 8, cafs_mlp_ratio: float = 4.0, cafs_query: str = "first_token"):
+                 cafs: bool = True, cafs_heads: int = 8, cafs_mlp_ratio: float = 4.0, cafs_query: str = "first_token",
+                 init: str = "published"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"TBIA init {init!r} must be one of {', '.join(INITS)}")
         self.offset_bound = offset_bound
         self.levels = nn.ModuleList(FlowLevel(channels) for _ in range(3))  # S (1/4), M (1/2), L (1)
         self.dcn_offsets = AffineOffsets(channels, groups=deformable_groups, kernel_size=5, with_mask=True)
         self.dcn = ModulatedDeformConv2d(channels, channels, 3, padding=1, deformable_groups=deformable_groups)
         nn.init.zeros_(self.dcn.bias)  # mmcv's ModulatedDeformConv2d init (weight U(+-1/sqrt(C*9)), bias 0)
         self.cafs = CAFSBlock(channels, cafs_heads, cafs_mlp_ratio, cafs_query) if cafs else nn.Identity()
+        if init == "identity":
+            for level in self.levels:
+                level.zero_init_()
+            self.dcn_offsets.identity_init_()
 
     def refine_flow(self, nbr, cur, flow: torch.Tensor) -> torch.Tensor:
         """Coarse-to-fine residual refinement of ``flow`` (n, 2, h, w) -> refined flow, same shape (pixels)."""
