@@ -8,7 +8,7 @@
 #   4. the evidence runs of docs/msitf.md on CUDA: the space-time demo data, MSITF (pcd) and the feature-interpolation
 #      ablation (repeat) trained $MSITF_ITERS iterations each (default 1500, the CPU evidence run of docs/msitf.md),
 #      scored on the held-out clips on kept and interpolated frames beside the trilinear baseline
-#      (scripts/eval_space_time.py).
+#      (scripts/eval_frame_groups.py).
 # Logs and tables: $OUT/msitf (device runner) or results/gpu_checks/msitf. A few minutes on an H100/H200.
 #   bash scripts/gpu_checks_msitf.sh
 set -uo pipefail
@@ -65,7 +65,7 @@ for variant in pcd repeat; do
     datasets.train.root=$DATA datasets.val.root=$DATA path.experiments_root="$LOG_DIR/experiments/$variant" \
     > "$LOG_DIR/train_$variant.log" 2>&1 || { tail -n 20 "$LOG_DIR/train_$variant.log"; status=1; }
 done
-python3 scripts/eval_space_time.py --opt options/demo/test_msitf_demo.yml \
+python3 scripts/eval_frame_groups.py --groups space_time --opt options/demo/test_msitf_demo.yml \
   --variant pcd="$LOG_DIR/experiments/pcd/models/net_g_latest.pth" \
   --variant repeat="$LOG_DIR/experiments/repeat/models/net_g_latest.pth" \
   --variant-set repeat:network_g.feature_interp=repeat --set datasets.test_demo.root=$DATA \

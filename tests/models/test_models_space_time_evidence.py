@@ -1,5 +1,5 @@
-"""scripts/eval_space_time.py: kept and interpolated frames scored apart, beside the trilinear baseline; and the
-space-time demo data (built on first use from scikit-image photographs, BI x4, held-out photos)."""
+"""scripts/eval_frame_groups.py: kept and interpolated frames scored apart, beside the trilinear baseline; key-frame
+positions and the frames between them, beside bicubic; and the space-time demo data (built on first use from scikit-image photographs, BI x4, held-out photos)."""
 import importlib.util
 import json
 import os
@@ -36,9 +36,24 @@ class ToyTrilinearST(nn.Module):
         return out
 
 
+@ARCHS.register()
+class ToyKeyFrameBlend(nn.Module):
+    """(n, T, 1, h, w) LR Y frames + (n, 2, 1, 2h, 2w) key frames -> (n, 1, 2h, 2w): the bicubic x2 of the centre
+    frame blended with the past key frame by ``alpha`` (0: the bicubic baseline itself)."""
+
+    def __init__(self, alpha: float = 0.0):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
+
+    def forward(self, lq, ref):
+        from vsrkit.models.video_sr_model import bicubic_upsample, centre
+
+        return (1 - self.alpha) * bicubic_upsample(centre(lq), 2)[:, 0] + self.alpha * ref[:, 0]
+
+
 def _script():
-    path = os.path.join(ROOT, "scripts", "eval_space_time.py")
-    spec = importlib.util.spec_from_file_location("eval_space_time", path)
+    path = os.path.join(ROOT, "scripts", "eval_frame_groups.py")
+    spec = importlib.util.spec_from_file_location("eval_frame_groups", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -89,6 +104,39 @@ def test_kept_and_interpolated_frames_beside_the_trilinear_baseline(tmp_path, ca
     assert float(rows["trilinear"][0]) == pytest.approx(np.mean(per_clip), abs=1e-4)
     with pytest.raises(ConfigError, match="no --variant named"):
         _script().main(["--opt", str(opt), "--variant", f"a={tmp_path / 'same.pth'}", "--variant-set", "b:x=1"])
+
+
+def test_key_frame_positions_apart_from_the_others_beside_bicubic(tmp_path, capsys):
+    from vsrkit.data.storage import write_yuv420, yuv_file_name
+    from vsrkit.data.synthetic import downscale, translating_clip
+
+    n, h, w = 9, 32, 32
+    for c in range(2):
+        raw, _, _ = translating_clip(n, h, w, (2, 1), seed=c)
+        keys = np.clip(raw[::4].astype(int) + 1, 0, 255).astype(np.uint8)  # frames 0, 4, 8, slightly off
+        for sub, frames in (("raw", raw), ("lr", downscale(raw, 2)), ("key", keys)):
+            (tmp_path / sub).mkdir(exist_ok=True)
+            write_yuv420(str(tmp_path / sub / yuv_file_name(f"seq{c}", *frames.shape[2:0:-1], len(frames))), frames)
+    opt = tmp_path / "test.yml"
+    opt.write_text(yaml.safe_dump({
+        "name": "ev", "model_type": "VideoSRModel", "scale": 2, "num_gpu": 0, "network_g": {"type": "ToyKeyFrameBlend"},
+        "val": {"rounding": "none", "metrics": {"psnr_y": {"type": "psnr", "y_mode": "yuv", "rounding": "none"}}},
+        "datasets": {"test": {"name": "toy", "type": "MFQEv2Dataset", "dataroot_gt": str(tmp_path / "raw"),
+                              "dataroot_lq": str(tmp_path / "lr"), "dataroot_key": str(tmp_path / "key"),
+                              "scale": 2, "num_frame": 3, "test_mode": True, "color": "y"}}}))
+    for name, alpha in (("same", 0.0), ("copy", 1.0)):
+        torch.save({"params": ToyKeyFrameBlend(alpha).state_dict()}, tmp_path / f"{name}.pth")
+    out = tmp_path / "out"
+    assert _script().main(["--groups", "key_frames", "--opt", str(opt), "--variant", f"same={tmp_path / 'same.pth'}",
+                           f"copy={tmp_path / 'copy.pth'}", "--out", str(out)]) == 0
+    assert "key = key-frame positions" in capsys.readouterr().out
+    rows = {r[0]: r[1:] for r in (line.split(",") for line in (out / "key_frames_toy.csv").read_text().splitlines())}
+    assert rows["model"] == ["psnr_y key", "psnr_y other", "psnr_y all"]
+    assert rows["same"] == rows["bicubic"] and [float(v) for v in rows["same - bicubic"]] == [0.0] * 3
+    key, other, _ = (float(v) for v in rows["copy - bicubic"])
+    assert key > 2 and other < -10  # the key frame is the target at key positions, a moved frame elsewhere
+    with pytest.raises(ConfigError, match="model_type is 'VideoSRModel'; --groups space_time"):
+        _script().main(["--opt", str(opt), "--variant", f"a={tmp_path / 'same.pth'}"])
 
 
 def test_space_time_demo_data(tmp_path):
