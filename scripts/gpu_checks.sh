@@ -10,7 +10,8 @@
 #      (GPU_CHECKS_MSITF=0 skips).
 #   7. RCVSR: scripts/bench_vsr.py --rcvsr per DCN backend (7 x 240x416 Y -> 480x832) and the RCVSR tests
 #      (GPU_CHECKS_RCVSR=0 skips); with GPU_CHECKS_RCVSR_EVIDENCE=1 also scripts/rcvsr_evidence.sh (RCVSR with and
-#      without its key-frame references on the larger generated set, $RCVSR_ITERS iterations each).
+#      without its key-frame references on the larger generated set at LR QP 22 and 32, $RCVSR_ITERS iterations
+#      each, key-frame positions scored apart).
 #   8. uint8 items (item_dtype) expanded on the GPU equal the CPU's float items bitwise.
 # Logs go to $OUT (if set, e.g. on the device runner) or results/gpu_checks/. Exit code: non-zero if the build or
 # any test failed (the benchmark still runs after failed tests, so the numbers are always there).
@@ -101,7 +102,7 @@ if [ "${GPU_CHECKS_RCVSR:-1}" = "1" ]; then  # RCVSR benchmark per DCN backend a
   python3 -m pytest -q tests/archs/test_archs_rcvsr.py tests/options/test_options_rcvsr.py \
     tests/inference/test_inference_space_time.py -k "rcvsr or RCVSR" 2>&1 | tee "$LOG_DIR/tests_rcvsr.log"
   [ "${PIPESTATUS[0]}" = "0" ] || { echo "gpu_checks: RCVSR TESTS FAILED"; status=1; }
-  if [ "${GPU_CHECKS_RCVSR_EVIDENCE:-0}" = "1" ]; then  # refs vs no refs vs bicubic, $RCVSR_ITERS iterations each
+  if [ "${GPU_CHECKS_RCVSR_EVIDENCE:-0}" = "1" ]; then  # refs vs no refs vs bicubic per QP in $RCVSR_QPS
     OUT="$LOG_DIR" bash scripts/rcvsr_evidence.sh || status=1
   fi
 fi
