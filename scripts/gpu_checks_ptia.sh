@@ -3,9 +3,10 @@
 #   1. scripts/bench_vsr.py --ptia: fps, peak memory and DCN share per DCN backend at 15 x 180x320 -> 720x1280
 #      (published PTIA, 13.9M parameters);
 #   2. the PTIA tests (parity with the published code, options, end to end) on this machine;
-#   3. the evidence runs of docs/ptia.md on CUDA: fast-camera demo data at CRF 15/25/35, PTIA (tbia) and its
-#      alignment ablations (none, flow) trained $PTIA_ITERS iterations each (default 300), tested on the held-out
-#      clips beside bicubic; a summary table (mean PSNR/SSIM over clips and CRFs) at the end.
+#   3. the evidence runs of docs/ptia.md on CUDA: fast-camera demo data at CRF 15/25/35, PTIA (tbia; and tbia with
+#      alignment_init: identity) and its alignment ablations (none, flow) trained $PTIA_ITERS iterations each
+#      (default 300), tested on the held-out clips beside bicubic; a summary table (mean PSNR/SSIM over clips and
+#      CRFs) at the end.
 # Logs and tables: $OUT/ptia (device runner) or results/gpu_checks/ptia. About 3-4 minutes on an H100/H200.
 #   bash scripts/gpu_checks_ptia.sh
 set -uo pipefail
@@ -34,15 +35,20 @@ for q in 15 25 35; do
     || { tail -n 20 "$LOG_DIR/data.log"; echo "gpu_checks_ptia: DATA FAILED"; exit 1; }
 done
 lq() { echo "[$DATA/crf15/$1/lq, $DATA/crf25/$1/lq, $DATA/crf35/$1/lq]"; }
-for a in tbia none flow; do
+# name:overrides (words joined by ','); tbia_identity = PTIA with alignment_init: identity (TBIA starts as the warp)
+for spec in tbia:network_g.alignment=tbia \
+    tbia_identity:network_g.alignment=tbia,network_g.alignment_init=identity \
+    none:network_g.alignment=none flow:network_g.alignment=flow; do
+  a=${spec%%:*}
+  IFS=, read -r -a net <<< "${spec#*:}"
   exp="$LOG_DIR/experiments/ptia_ev_$a"
-  if python3 vsrkit/train.py -opt options/demo/train_ptia_demo.yml --set name=ptia_ev_$a network_g.alignment=$a \
+  if python3 vsrkit/train.py -opt options/demo/train_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" \
       train.total_iter=$ITERS train.scheduler.T_max=$ITERS val.val_freq=$ITERS logger.save_checkpoint_freq=$ITERS \
       path.experiments_root="$exp" demo_data.root="$DATA/crf25" datasets.train.dataroot="$DATA/crf25/train" \
       datasets.train.dataroot_gt="$DATA/crf25/train/gt" "datasets.train.dataroot_lq=$(lq train)" \
       datasets.val.dataroot="$DATA/crf25/val" datasets.val.dataroot_gt="$DATA/crf25/val/gt" \
       "datasets.val.dataroot_lq=$(lq val)" > "$LOG_DIR/train_$a.log" 2>&1 &&
-     python3 vsrkit/test.py -opt options/demo/test_ptia_demo.yml --set name=ptia_ev_$a network_g.alignment=$a \
+     python3 vsrkit/test.py -opt options/demo/test_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" \
       path.pretrain_network_g="$exp/models/net_g_latest.pth" path.results_root="$LOG_DIR/results/$a" \
       demo_data.root="$DATA/crf25" datasets.test_demo.dataroot="$DATA/crf25/val" \
       datasets.test_demo.dataroot_gt="$DATA/crf25/val/gt" "datasets.test_demo.dataroot_lq=$(lq val)" \
@@ -56,7 +62,7 @@ python3 - "$LOG_DIR/results" <<'PY' | tee "$LOG_DIR/evidence.md"
 import csv, sys
 from pathlib import Path
 rows = {}
-for variant in ("tbia", "none", "flow"):
+for variant in ("tbia", "tbia_identity", "none", "flow"):
     table = Path(sys.argv[1]) / variant / "demo_val_metrics.csv"
     if table.is_file():
         rows[variant] = next(r for r in csv.DictReader(table.open()) if r["clip"] == "average")
