@@ -6,6 +6,7 @@
 # beside bicubic, on the key-frame positions and on the frames between them apart (scripts/eval_frame_groups.py).
 # Called by scripts/gpu_checks.sh with GPU_CHECKS_RCVSR_EVIDENCE=1, or alone:
 #   RCVSR_ITERS=3000 RCVSR_QPS="22 32" bash scripts/rcvsr_evidence.sh
+# RCVSR_SET adds option overrides to both trainings (e.g. RCVSR_SET="manual_seed=8").
 # Logs and tables: $OUT/rcvsr_evidence (device runner) or results/rcvsr_evidence. About 45 min per QP on 2 CPU
 # cores (the two trainings one after the other, one thread each would take the same).
 set -uo pipefail
@@ -21,7 +22,7 @@ for QP in ${RCVSR_QPS:-22 32}; do
   DATA_SET="network_g.image_align_corners=false demo_data.root=$DATA demo_data.num_train_clips=48
     demo_data.num_val_clips=6 demo_data.num_frames=17 demo_data.hr_size=128 demo_data.qp=$QP"
   SET="$DATA_SET train.total_iter=$ITERS train.scheduler.T_max=$ITERS val.val_freq=$ITERS
-    logger.save_checkpoint_freq=$ITERS"
+    logger.save_checkpoint_freq=$ITERS ${RCVSR_SET:-}"
   for split in train val; do
     SET="$SET datasets.$split.dataroot_gt=$DATA/$split/raw datasets.$split.dataroot_lq=$DATA/$split/LR_QP$QP
       datasets.$split.dataroot_key=$DATA/$split/KEY_QP$KEY_QP datasets.$split.manifest_check.qp=$QP
