@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsrkit.archs.cafs import CAFSBlock
 from vsrkit.archs.blocks import flow_warp
+from vsrkit.archs.cafs import CAFSBlock
 from vsrkit.archs.ptia_arch import PTIA
 from vsrkit.archs.ptia_convert import CONSTANT_BUFFERS, PTIAConverter, official_config_to_kwargs, official_key
 from vsrkit.archs.tbia import TBIA, AffineOffsets, GroupedConv2d

@@ -1,5 +1,6 @@
 """scripts/eval_frame_groups.py: kept and interpolated frames scored apart, beside the trilinear baseline; key-frame
-positions and the frames between them, beside bicubic; and the space-time demo data (built on first use from scikit-image photographs, BI x4, held-out photos)."""
+positions and the frames between them, beside bicubic; and the space-time demo data (built on first use from
+scikit-image photographs, BI x4, held-out photos)."""
 import importlib.util
 import json
 import os
