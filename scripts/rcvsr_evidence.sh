@@ -16,18 +16,19 @@ ITERS="${RCVSR_ITERS:-3000}"
 mkdir -p "$LOG_DIR"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 status=0
+# the data options of dataset section $1 for split folder $2 at the loop's QP
+paths() {
+  echo "datasets.$1.dataroot_gt=$DATA/$2/raw datasets.$1.dataroot_lq=$DATA/$2/LR_QP$QP
+    datasets.$1.dataroot_key=$DATA/$2/KEY_QP$KEY_QP datasets.$1.manifest_check.qp=$QP
+    datasets.$1.manifest_check.key_qp=$KEY_QP"
+}
 for QP in ${RCVSR_QPS:-22 32}; do
   KEY_QP=$((QP + 5))
   DATA="${RCVSR_DATA_PREFIX:-datasets/rcvsr_evidence_qp}$QP"
   DATA_SET="network_g.image_align_corners=false demo_data.root=$DATA demo_data.num_train_clips=48
     demo_data.num_val_clips=6 demo_data.num_frames=17 demo_data.hr_size=128 demo_data.qp=$QP"
   SET="$DATA_SET train.total_iter=$ITERS train.scheduler.T_max=$ITERS val.val_freq=$ITERS
-    logger.save_checkpoint_freq=$ITERS ${RCVSR_SET:-}"
-  for split in train val; do
-    SET="$SET datasets.$split.dataroot_gt=$DATA/$split/raw datasets.$split.dataroot_lq=$DATA/$split/LR_QP$QP
-      datasets.$split.dataroot_key=$DATA/$split/KEY_QP$KEY_QP datasets.$split.manifest_check.qp=$QP
-      datasets.$split.manifest_check.key_qp=$KEY_QP"
-  done
+    logger.save_checkpoint_freq=$ITERS ${RCVSR_SET:-} $(paths train train) $(paths val val)"
   for variant in refs norefs; do
     ablate=$([ $variant = norefs ] && echo true || echo false)
     log="$LOG_DIR/train_qp${QP}_$variant.log"
@@ -43,9 +44,7 @@ for QP in ${RCVSR_QPS:-22 32}; do
     --variant refs="$LOG_DIR/experiments/qp${QP}_refs/models/net_g_latest.pth" \
     norefs="$LOG_DIR/experiments/qp${QP}_norefs/models/net_g_latest.pth" \
     --variant-set norefs:network_g.ablate_refs=true --out "$LOG_DIR/qp$QP" --set $DATA_SET \
-    datasets.test_demo.dataroot_gt=$DATA/val/raw datasets.test_demo.dataroot_lq=$DATA/val/LR_QP$QP \
-    datasets.test_demo.dataroot_key=$DATA/val/KEY_QP$KEY_QP datasets.test_demo.manifest_check.qp=$QP \
-    datasets.test_demo.manifest_check.key_qp=$KEY_QP 2>&1 | tee -a "$LOG_DIR/summary.txt"
+    $(paths test_demo val) 2>&1 | tee -a "$LOG_DIR/summary.txt"
   [ "${PIPESTATUS[0]}" = "0" ] || status=1
 done
 echo "rcvsr_evidence: $([ $status = 0 ] && echo OK || echo FAILURES) (logs in $LOG_DIR)"
