@@ -142,3 +142,33 @@ def test_bad_name_value_pairs_are_one_error_line(tmp_path, script, args, message
     r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", f"{script}.py")] + common + args + ["--debug"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" in r.stderr  # --debug shows where it came from
+
+
+def test_yuv_to_png_writes_the_frames_yuv_storage_reads(tmp_path):
+    from vsrkit.data.storage import YuvStorage, read_png
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(0)
+    write_yuv420(str(raw / yuv_file_name("A", 16, 8, 3)), list(rng.integers(0, 256, (3, 8, 16, 3), dtype=np.uint8)))
+    write_yuv420(str(raw / yuv_file_name("B", 8, 8, 2)), list(rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)))
+    r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "yuv_to_png.py"), "--input", str(raw),
+                        "--output", str(tmp_path / "GT")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith(f"2 sequences, 5 frames -> {tmp_path / 'GT'}"), r.stderr
+    assert sorted(os.listdir(tmp_path / "GT" / "A")) == ["00000000.png", "00000001.png", "00000002.png"]
+    store = YuvStorage(str(raw), color="rgb")
+    for clip, n in (("A", 3), ("B", 2)):
+        for i in range(n):
+            np.testing.assert_array_equal(read_png(str(tmp_path / "GT" / clip / f"{i:08d}.png")), store.read(clip, i))
+    mod = _script("yuv_to_png")
+    assert mod.yuv_to_png(str(raw), str(tmp_path / "only_b"), clips=["B"]) == {"B": 2}
+    with pytest.raises(DataError, match=r"--clips: C not in .* \(found: A, B\)"):
+        mod.yuv_to_png(str(raw), str(tmp_path / "none"), clips=["C"])
+    with pytest.raises(DataError, match="already exists"):
+        mod.yuv_to_png(str(raw), str(tmp_path / "GT"))
+    with open(raw / "B_8x8_2.yuv", "ab") as f:  # a truncated or misnamed file stops the run before any write
+        f.write(b"\0" * 7)
+    r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "yuv_to_png.py"), "--input", str(raw),
+                        "--output", str(tmp_path / "GT2")], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "B_8x8_2.yuv" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "GT2").exists() and not _leftovers(tmp_path)
