@@ -113,3 +113,18 @@ def test_module_forward_and_validation():
         layer(x, off, m[:, :-1])
     with pytest.raises(ValueError, match="deformable_groups"):
         ModulatedDeformConv2d(6, 6, 3, deformable_groups=4)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_channels_last_tensors_give_the_same_result(backend):
+    """``channels_last: true`` makes every conv output (offsets, masks, features) and weight channels_last."""
+    x, offset, mask, weight, bias = make_inputs(n=2, c_in=8, c_out=8, dg=4, groups=1)
+    plain = [t.clone().requires_grad_() for t in (x, offset, mask, weight)]
+    last = [t.clone().to(memory_format=torch.channels_last).requires_grad_() for t in (x, offset, mask, weight)]
+    assert not last[1].is_contiguous()
+    out_plain = modulated_deform_conv2d(*plain, bias, 1, 1, 1, 1, 4, backend=backend)
+    out_last = modulated_deform_conv2d(*last, bias, 1, 1, 1, 1, 4, backend=backend)
+    torch.testing.assert_close(out_last, out_plain, rtol=0, atol=1e-12)
+    grad = torch.randn_like(out_plain)
+    for a, b in zip(torch.autograd.grad(out_last, last, grad), torch.autograd.grad(out_plain, plain, grad)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

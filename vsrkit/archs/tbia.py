@@ -51,7 +51,7 @@ class GroupedConv2d(nn.Conv2d):
         n, _, h, w = x.shape
         g, (kh, kw) = self.groups, self.kernel_size
         cols = F.unfold(x, (kh, kw), padding=self.padding).view(n, g, -1, h * w)  # (n, g, cin/g*kh*kw, h*w)
-        weight = self.weight.view(g, self.out_channels // g, -1)                  # (g, cout/g, cin/g*kh*kw)
+        weight = self.weight.reshape(g, self.out_channels // g, -1)               # (g, cout/g, cin/g*kh*kw)
         out = torch.matmul(weight, cols).view(n, self.out_channels, h, w)
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 

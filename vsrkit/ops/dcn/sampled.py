@@ -37,7 +37,7 @@ def _sampling_grid(offset: Tensor, in_hw: tuple[int, int], out_hw: tuple[int, in
     kx = torch.arange(kw, device=device, dtype=dtype).repeat(kh) * dilation[1]
     rows = torch.arange(h_out, device=device, dtype=dtype) * stride[0] - padding[0]
     cols = torch.arange(w_out, device=device, dtype=dtype) * stride[1] - padding[1]
-    off = offset.view(n, deformable_groups, kh * kw, 2, h_out, w_out)
+    off = offset.reshape(n, deformable_groups, kh * kw, 2, h_out, w_out)  # reshape: offsets may be channels_last
     y = off[:, :, :, 0] + (ky.view(-1, 1, 1) + rows.view(1, -1, 1))  # (n, dg, K, h_out, w_out), input pixels
     x = off[:, :, :, 1] + (kx.view(-1, 1, 1) + cols.view(1, 1, -1))
     grid = torch.stack(((2 * x + 1) / w - 1, (2 * y + 1) / h - 1), dim=-1)
@@ -55,9 +55,9 @@ def _deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor, bias
                             mode="bilinear", padding_mode="zeros", align_corners=False)
     # (n * dg, c_in / dg, K * h_out, w_out) -> modulated columns (n, groups, c_in / groups * K, h_out * w_out)
     samples = samples.view(n, deformable_groups, c_in // deformable_groups, k, h_out * w_out)
-    columns = samples * mask.view(n, deformable_groups, 1, k, h_out * w_out)
+    columns = samples * mask.reshape(n, deformable_groups, 1, k, h_out * w_out)
     columns = columns.view(n, groups, c_in_g * k, h_out * w_out)
-    out = torch.matmul(weight.view(groups, c_out // groups, c_in_g * k), columns)  # (n, groups, c_out/g, P)
+    out = torch.matmul(weight.reshape(groups, c_out // groups, c_in_g * k), columns)  # (n, groups, c_out/g, P)
     out = out.view(n, c_out, h_out, w_out)
     return out if bias is None else out + bias.view(1, c_out, 1, 1)
 
