@@ -7,12 +7,13 @@
         [--hevc-backend pyav|x265|hm --hm-bin PATH --hm-cfg PATH] [--hevc-cascade none|hm_ldp]
         [--hevc-motion none|estimate]
 
-LR_ROOT holds clip folders of PNG frames; OUT_ROOT gets ``bitstreams/``, ``lq/<clip>/``, ``motion/<clip>.npz`` and a
-``manifest.json`` that datasets check (``manifest_check: {crf: 23, preset: slow}``). H.264 motion comes from the
-bitstream; FFmpeg exports no HEVC motion vectors, so ``--hevc-motion estimate`` estimates block motion on the
-decoded frames instead. Re-running with the same settings resumes; an output made with other settings is refused.
-HEVC backends: ``pyav`` (libx265 fixed-QP low-delay P), ``x265`` (the x265 CLI with HM-16.5's LDP QP cascade),
-``hm`` (your HM TAppEncoder binary and config).
+LR_ROOT holds clip folders of PNG frames (nested ones keep their names: ``00001/0001``); OUT_ROOT gets
+``bitstreams/``, ``lq/<clip>/``, ``motion/<clip>.npz`` and a ``manifest.json`` that datasets check
+(``manifest_check: {crf: 23, preset: slow}``). H.264 motion comes from the bitstream; FFmpeg exports no HEVC motion
+vectors, so ``--hevc-motion estimate`` estimates block motion on the decoded frames instead. Re-running with the
+same settings resumes; an output made with other settings is refused. HEVC backends: ``pyav`` (libx265 fixed-QP
+low-delay P), ``x265`` (the x265 CLI with HM-16.5's LDP QP cascade), ``hm`` (your HM TAppEncoder binary and
+config).
 """
 import argparse
 import os

@@ -3,7 +3,8 @@
 
     python degradation/make_lr.py --input GT_ROOT --output LR_ROOT --mode bi|bd_matlab|bd_duf --scale 4 [--workers N]
 
-GT_ROOT holds clip folders of PNG frames (``GT_ROOT/<clip>/00000000.png``); LR_ROOT gets the same layout and a
+GT_ROOT holds clip folders of PNG frames (``GT_ROOT/<clip>/00000000.png``; nested folders such as Vimeo-90K's
+``sequences/00001/0001/im1.png`` are clip ``00001/0001``); LR_ROOT gets the same layout and a
 ``manifest.json`` (mode, scale, sigma, kernel size, source, tool versions). Re-running with the same settings resumes;
 an LR_ROOT built with other settings is refused, and so is an LR_ROOT inside GT_ROOT (or the reverse). Every HR
 frame must be a multiple of --scale in both sizes, so that HR = scale x LR exactly: other sizes are refused (crop

@@ -10,17 +10,34 @@ import os
 from vsrkit.errors import ConfigError, DataError
 
 
+#: how deep :func:`list_clips` looks for clip folders (Vimeo-90K's ``sequences/00001/0001`` is 2)
+MAX_CLIP_DEPTH = 3
+
+
 def list_clips(root: str) -> dict[str, list[str]]:
-    """``{clip: [frame file names, sorted]}`` for every sub-folder of ``root`` holding PNGs."""
+    """``{clip: [frame file names, sorted]}`` for every folder under ``root`` holding PNGs.
+
+    A folder with PNGs is a clip and is not looked into further; a folder without PNGs is searched for clip folders,
+    down to :data:`MAX_CLIP_DEPTH` levels, so nested layouts keep their relative names as clip names
+    (``00001/0001`` for Vimeo-90K's ``sequences/00001/0001/im1.png``, as the datasets and meta-info files name
+    them). Hidden folders (``.name``, e.g. the tools' temporary ones) are skipped.
+    """
     if not os.path.isdir(root):
         raise DataError(f"{root}: input folder not found; pass --input <folder of clip folders of PNGs>")
-    clips = {}
-    for clip in sorted(os.listdir(root)):
-        folder = os.path.join(root, clip)
-        if os.path.isdir(folder):
-            frames = sorted(f for f in os.listdir(folder) if f.lower().endswith(".png") and not f.startswith("."))
-            if frames:
-                clips[clip] = frames
+    clips: dict[str, list[str]] = {}
+
+    def visit(rel: str, depth: int) -> None:
+        folder = os.path.join(root, rel)
+        entries = sorted(e for e in os.listdir(folder) if not e.startswith("."))
+        frames = [e for e in entries if e.lower().endswith(".png")]
+        if frames and rel:
+            clips[rel.replace(os.sep, "/")] = frames
+        elif depth < MAX_CLIP_DEPTH:
+            for entry in entries:
+                if os.path.isdir(os.path.join(folder, entry)):
+                    visit(os.path.join(rel, entry), depth + 1)
+
+    visit("", 0)
     if not clips:
         raise DataError(f"{root}: no clip folders with PNG frames; expected {root}/<clip>/00000000.png ...")
     return clips

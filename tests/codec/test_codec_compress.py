@@ -115,3 +115,23 @@ def test_hevc_x265_backend_applies_hm_cascade(lr_root, tmp_path):
     assert video.codec == "hevc" and video.frame_types.tolist() == [1, 2, 2, 2, 2]
     with pytest.raises(ConfigError, match="x265"):
         run("--codec", "hevc", "--input", lr_root, "--output", tmp_path / "p", "--hevc-cascade", "hm_ldp")
+
+
+def test_nested_clip_names_and_resume(lr_root, tmp_path):
+    """Clips in nested folders (Vimeo-90K's 00001/0001) keep their names in lq/, bitstreams/ and motion/."""
+    nested = tmp_path / "nested"
+    for clip, src in (("00001/0001", "a"), ("00002/0001", "b")):
+        os.makedirs(nested / clip)
+        for name in os.listdir(lr_root / src):
+            os.link(lr_root / src / name, nested / clip / name)
+    out = tmp_path / "o"
+    assert run("--codec", "h264", "--input", nested, "--output", out, "--crf", 30) == 0
+    assert json.loads((out / "manifest.json").read_text())["clips"] == {"00001/0001": 5, "00002/0001": 5}
+    for clip in ("00001/0001", "00002/0001"):
+        assert len(os.listdir(out / "lq" / clip)) == 5
+        assert (out / "bitstreams" / f"{clip}.mp4").is_file() and (out / "motion" / f"{clip}.npz").is_file()
+    stamp = os.path.getmtime(out / "bitstreams" / "00001" / "0001.mp4")
+    os.replace(out / "lq" / "00002" / "0001", out / "lq" / ".00002__0001.tmp-123")  # died while writing 00002/0001
+    assert run("--codec", "h264", "--input", nested, "--output", out, "--crf", 30) == 0
+    assert os.path.getmtime(out / "bitstreams" / "00001" / "0001.mp4") == stamp  # 00001/0001 was not redone
+    assert len(os.listdir(out / "lq" / "00002" / "0001")) == 5

@@ -112,3 +112,27 @@ def test_bad_input(gt_root, tmp_path):
     with pytest.raises(DataError, match="00000001.png: unreadable or truncated"):
         _run(gt_root, tmp_path / "o3", "--mode", "bi", "--workers", "1")
     assert not any(n.startswith(".") and n != "manifest.json" for n in os.listdir(tmp_path / "o3" / "011"))
+
+
+def test_nested_clip_folders_keep_their_names(tmp_path):
+    """Vimeo-90K's sequences/00001/0001/im1.png: the clip is 00001/0001, in the output and its manifest."""
+    from vsrkit.folders import MAX_CLIP_DEPTH, list_clips
+
+    rng = np.random.default_rng(1)
+    gt = tmp_path / "sequences"
+    for clip in ("00001/0001", "00001/0002", "00002/0001"):
+        (gt / clip).mkdir(parents=True)
+        for i in range(1, 3):
+            cv2.imwrite(str(gt / clip / f"im{i}.png"), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    (gt / ".00003.tmp-1" / "0001").mkdir(parents=True)  # hidden (a tool's temporary folder): skipped
+    cv2.imwrite(str(gt / ".00003.tmp-1" / "0001" / "im1.png"), np.zeros((16, 16, 3), np.uint8))
+    assert _run(gt, tmp_path / "lr", "--mode", "bi") == 0
+    manifest = json.loads((tmp_path / "lr" / "manifest.json").read_text())
+    assert manifest["clips"] == {"00001/0001": 2, "00001/0002": 2, "00002/0001": 2}
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "lr" / "00002" / "0001" / "im2.png")),
+                                  imresize(cv2.imread(str(gt / "00002" / "0001" / "im2.png")), 1 / 4))
+    deep = tmp_path / "deep" / ("d/" * (MAX_CLIP_DEPTH + 1))
+    deep.mkdir(parents=True)
+    cv2.imwrite(str(deep / "0.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="no clip folders with PNG frames"):  # deeper than MAX_CLIP_DEPTH: not a clip
+        list_clips(str(tmp_path / "deep"))

@@ -64,7 +64,7 @@ def test_training_recipes(stem, lr, iters, batch, fix_flow):
         assert sorted(opt["datasets"]) == ["train", "val_crf15", "val_crf25", "val_crf35"]
     elif stem == "train_ptia_vimeo90k":
         assert tr["flip_sequence"] and tr["gt_frames"] == "all" and lqs[0].endswith("BDx4")
-        assert [q[-5:] for q in lqs[1:]] == ["crf15", "crf25", "crf35"]
+        assert [q[-8:] for q in lqs[1:]] == ["crf15/lq", "crf25/lq", "crf35/lq"]
         assert all("BD" in s["dataroot_lq"] for k, s in opt["datasets"].items() if k.startswith("val"))
     else:
         assert opt["model_type"] == "PTIAModel" and train["target"] == "gt_first_channel"

@@ -127,11 +127,12 @@ def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
         return clip
     frames = _read_clip(os.path.join(input_root, clip), names)
     bitstream = os.path.join(output_root, "bitstreams", f"{clip}.mp4")
+    os.makedirs(os.path.dirname(bitstream), exist_ok=True)  # nested clip names (00001/0001) get sub-folders
     decoded, motion = _encode_and_decode(frames, bitstream, s)
     if len(decoded) != len(frames):
         raise DataError(f"{bitstream}: decoded {len(decoded)} frames, encoded {len(frames)}; the encoder dropped "
                         f"or duplicated frames")
-    tmp_dir = os.path.join(output_root, "lq", f".{clip}.tmp-{os.getpid()}")
+    tmp_dir = os.path.join(output_root, "lq", f".{clip.replace('/', '__')}.tmp-{os.getpid()}")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(tmp_dir)
     for name, frame in zip(names, decoded):
@@ -139,7 +140,9 @@ def compress_clip(task: tuple[str, str, str, list[str], dict]) -> str:
                            np.ascontiguousarray(frame[:, :, ::-1])):
             raise DataError(f"{tmp_dir}: could not write PNG; check free space and permissions")
     if motion is not None:
+        os.makedirs(os.path.dirname(motion_file), exist_ok=True)
         save_motion(motion_file, motion)  # atomic; written before the frames folder appears, so "lq/<clip>" = done
+    os.makedirs(os.path.dirname(lq_dir), exist_ok=True)  # only now: a parent folder in lq/ means a finished clip
     replace_dir(tmp_dir, lq_dir)
     return clip
 
