@@ -4,7 +4,8 @@ Each clip is a window moving over one photograph with a smooth synthetic camera 
 sub-pixel, rendered with bicubic interpolation from an area-downscaled copy of the photo). HR frames are the ground
 truth; LR frames are MATLAB-exact bicubic x``scale`` downsamplings (``vsrkit.degrade.imresize``, "BI"), encoded as
 H.264 with libx264 (CRF 25, ``bf=0, ref=1`` by default so that every motion vector points at the previous frame);
-decoded LR frames, motion vectors and picture types come from :func:`vsrkit.codec.read_motion`.
+decoded LR frames, motion vectors and picture types come from :func:`vsrkit.codec.read_motion`. With ``objects: N``
+each clip also has N independently moving objects over the camera's view (:mod:`vsrkit.data.demo_objects`).
 
 Layout (per split, ``train`` and ``val``; validation clips use photographs that no training clip uses)::
 
@@ -139,7 +140,7 @@ def _write_png(path: str, rgb: np.ndarray) -> None:
 
 
 def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset,
-              pan_speed=DEFAULT_PAN_SPEED) -> dict:
+              pan_speed=DEFAULT_PAN_SPEED, objects=0) -> dict:
     hr = (int(hr_size), int(hr_size)) if np.isscalar(hr_size) else tuple(int(v) for v in hr_size)
     if len(hr) != 2 or hr[0] % (2 * scale) or hr[1] % (2 * scale):
         raise ConfigError(f"demo dataset: hr_size {hr_size} must be divisible by 2*scale={2 * scale} (the LR frames "
@@ -160,12 +161,17 @@ def _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, s
                 "bf": int(bf), "ref": int(ref), "preset": preset}
     if speed != list(DEFAULT_PAN_SPEED):  # recorded only when not the default (older datasets stay valid)
         settings["pan_speed"] = speed
+    if isinstance(objects, bool) or not isinstance(objects, (int, np.integer)) or objects < 0:
+        raise ConfigError(f"demo dataset: objects {objects!r} must be a whole number >= 0 (moving objects per clip)")
+    if objects:  # recorded only when used, like pan_speed
+        settings["objects"] = int(objects)
     return settings
 
 
 def _build_split(out: str, split: str, clips: list, settings: dict, progress: bool) -> dict:
     from vsrkit.codec import encode_h264, read_motion, save_motion
     from vsrkit.degrade import imresize
+    from vsrkit.data.demo_objects import composite, object_paths, paint_object_flow
     from vsrkit.data.demo_truth import save_true_flow, true_flow, true_flow_path
 
     scale = settings["scale"]
@@ -179,8 +185,13 @@ def _build_split(out: str, split: str, clips: list, settings: dict, progress: bo
         path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2],
                            settings.get("pan_speed", DEFAULT_PAN_SPEED))
         gt = render_clip(photo, settings["hr_size"], *path[:4])
-        save_true_flow(true_flow_path(os.path.join(out, split), name),
-                       *true_flow(*path[1:4], settings["hr_size"], scale))
+        flows = true_flow(*path[1:4], settings["hr_size"], scale)
+        objects = object_paths(rng, settings.get("objects", 0), settings["num_frames"], settings["hr_size"], photo,
+                               settings.get("pan_speed", DEFAULT_PAN_SPEED))
+        if objects:
+            gt = composite(gt, objects)
+            paint_object_flow(*flows, objects, settings["hr_size"], scale)
+        save_true_flow(true_flow_path(os.path.join(out, split), name), *flows)
         lr = np.stack([imresize(f, 1.0 / scale) for f in gt])
         bitstream = os.path.join(out, split, "bitstreams", f"{name}.mp4")
         enc = encode_h264(lr, bitstream, crf=settings["crf"], preset=settings["preset"], bf=settings["bf"],
@@ -197,6 +208,10 @@ def _build_split(out: str, split: str, clips: list, settings: dict, progress: bo
                 _write_png(os.path.join(folder, f"{i:08d}.png"), frame)
         records[name] = {"photo": photo_name, "seed": int(seed), "frame_types": motion.frame_types.tolist(),
                          "camera": path[4], "bitstream_bytes": os.path.getsize(bitstream)}
+        if objects:
+            records[name]["objects"] = [{"size_px": int(o.alpha.shape[0]),
+                                         "velocity_px_per_frame": [round(float(v), 3) for v in o.velocity]}
+                                        for o in objects]
         if progress:
             print(f"\r{split}: {k + 1}/{len(clips)} clips", end="", file=sys.stderr, flush=True)
     if progress:
@@ -250,7 +265,8 @@ def _pid_alive(pid: int) -> bool:
 def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, num_frames: int = 10,
                        hr_size=128, scale: int = 4, crf: float = 25, seed: int = 0, bf: int = 0, ref: int = 1,
                        preset: str = "medium", overwrite: bool = False, progress: bool = False,
-                       pan_speed: list[float] | tuple[float, float] | str = DEFAULT_PAN_SPEED) -> str:
+                       pan_speed: list[float] | tuple[float, float] | str = DEFAULT_PAN_SPEED,
+                       objects: int = 0) -> str:
     """Build (or reuse) the demo dataset at ``root``; returns ``root``.
 
     Args:
@@ -266,6 +282,9 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
         pan_speed: ``[low, high]`` camera pan speed in HR px/frame (default 0.5-6); e.g. ``[4, 12]`` for fast
             motion (1-3 LR px/frame at x4), or a name of :data:`CAMERA_SPEEDS` (``demo``, ``fast``); the
             settings record the range.
+        objects: independently moving objects per clip (default 0): elliptical cut-outs of the clip's photograph,
+            each crossing the frame in its own direction at a speed in ``pan_speed``
+            (:mod:`vsrkit.data.demo_objects`; occlusions, motion that one camera flow does not describe).
         overwrite: rebuild even if ``root`` holds a dataset built with other settings (a matching dataset is
             always reused).
     Raises:
@@ -273,7 +292,7 @@ def build_demo_dataset(root, num_train_clips: int = 24, num_val_clips: int = 4, 
     """
     root = os.path.abspath(str(root))
     settings = _settings(num_train_clips, num_val_clips, num_frames, hr_size, scale, crf, seed, bf, ref, preset,
-                         pan_speed)
+                         pan_speed, objects)
     if os.path.exists(root):
         if _existing_matches(root, settings):
             return root
@@ -331,6 +350,7 @@ def main(argv=None) -> int:
                         help="camera pan speed range, HR px/frame")
     parser.add_argument("--camera-speed", choices=sorted(CAMERA_SPEEDS), default=None,
                         help="a named pan speed range (instead of --pan-speed)")
+    parser.add_argument("--objects", type=int, default=0, help="independently moving objects per clip")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     from vsrkit.errors import VsrkitError
@@ -341,7 +361,7 @@ def main(argv=None) -> int:
         root = build_demo_dataset(args.root, args.num_train_clips, args.num_val_clips, args.num_frames, hr,
                                   args.scale, args.crf, args.seed, args.bf, args.ref, args.preset,
                                   overwrite=args.overwrite, progress=True,
-                                  pan_speed=args.camera_speed or args.pan_speed)
+                                  pan_speed=args.camera_speed or args.pan_speed, objects=args.objects)
     except VsrkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
