@@ -6,13 +6,14 @@
 #   3. the evidence runs of docs/ptia.md on CUDA: fast-camera demo data at CRF 15/25/35, PTIA (tbia; and tbia with
 #      alignment_init: identity) and its alignment ablations (none, flow) trained $PTIA_ITERS iterations each
 #      (default 300), tested on the held-out clips beside bicubic; a summary table (mean PSNR/SSIM over clips and
-#      CRFs) at the end.
+#      CRFs) at the end. PTIA_OBJECTS=N adds N independently moving objects per clip to the data (demo_data.objects).
 # Logs and tables: $OUT/ptia (device runner) or results/gpu_checks/ptia. About 3-4 minutes on an H100/H200.
 #   bash scripts/gpu_checks_ptia.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG_DIR="${OUT:-results/gpu_checks}/ptia"
-DATA="${PTIA_DATA:-datasets/demo_ptia_evidence}"
+OBJECTS="${PTIA_OBJECTS:-0}"
+DATA="${PTIA_DATA:-datasets/demo_ptia_evidence$([ "$OBJECTS" = 0 ] || echo "_objects$OBJECTS")}"
 ITERS="${PTIA_ITERS:-300}"
 mkdir -p "$LOG_DIR"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -31,7 +32,7 @@ python3 -m pytest -q tests/archs/test_archs_ptia.py tests/options/test_options_p
 echo "== PTIA 3. evidence (tbia vs none vs flow, $ITERS iterations each) =="
 for q in 15 25 35; do
   python3 -m vsrkit.data.demo_builder --root "$DATA/crf$q" --crf "$q" --num-train-clips 24 --num-val-clips 4 \
-    --num-frames 10 --hr-size 128 --pan-speed 4 12 --seed 0 >> "$LOG_DIR/data.log" 2>&1 \
+    --num-frames 10 --hr-size 128 --pan-speed 4 12 --seed 0 --objects "$OBJECTS" >> "$LOG_DIR/data.log" 2>&1 \
     || { tail -n 20 "$LOG_DIR/data.log"; echo "gpu_checks_ptia: DATA FAILED"; exit 1; }
 done
 lq() { echo "[$DATA/crf15/$1/lq, $DATA/crf25/$1/lq, $DATA/crf35/$1/lq]"; }
@@ -44,13 +45,14 @@ for spec in tbia:network_g.alignment=tbia \
   exp="$LOG_DIR/experiments/ptia_ev_$a"
   if python3 vsrkit/train.py -opt options/demo/train_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" \
       train.total_iter=$ITERS train.scheduler.T_max=$ITERS val.val_freq=$ITERS logger.save_checkpoint_freq=$ITERS \
-      path.experiments_root="$exp" demo_data.root="$DATA/crf25" datasets.train.dataroot="$DATA/crf25/train" \
+      path.experiments_root="$exp" demo_data.root="$DATA/crf25" demo_data.objects="$OBJECTS" \
+      datasets.train.dataroot="$DATA/crf25/train" \
       datasets.train.dataroot_gt="$DATA/crf25/train/gt" "datasets.train.dataroot_lq=$(lq train)" \
       datasets.val.dataroot="$DATA/crf25/val" datasets.val.dataroot_gt="$DATA/crf25/val/gt" \
       "datasets.val.dataroot_lq=$(lq val)" > "$LOG_DIR/train_$a.log" 2>&1 &&
      python3 vsrkit/test.py -opt options/demo/test_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" \
       path.pretrain_network_g="$exp/models/net_g_latest.pth" path.results_root="$LOG_DIR/results/$a" \
-      demo_data.root="$DATA/crf25" datasets.test_demo.dataroot="$DATA/crf25/val" \
+      demo_data.root="$DATA/crf25" demo_data.objects="$OBJECTS" datasets.test_demo.dataroot="$DATA/crf25/val" \
       datasets.test_demo.dataroot_gt="$DATA/crf25/val/gt" "datasets.test_demo.dataroot_lq=$(lq val)" \
       > "$LOG_DIR/test_$a.log" 2>&1; then
     echo "$a: trained and tested"
