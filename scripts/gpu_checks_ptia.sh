@@ -6,7 +6,8 @@
 #   3. the evidence runs of docs/ptia.md on CUDA: fast-camera demo data at CRF 15/25/35, PTIA (tbia; and tbia with
 #      alignment_init: identity) and its alignment ablations (none, flow) trained $PTIA_ITERS iterations each
 #      (default 300), tested on the held-out clips beside bicubic; a summary table (mean PSNR/SSIM over clips and
-#      CRFs) at the end. PTIA_OBJECTS=N adds N independently moving objects per clip to the data (demo_data.objects).
+#      CRFs) at the end. PTIA_OBJECTS=N adds N independently moving objects per clip to the data (demo_data.objects);
+#      PTIA_SEED=S trains with manual_seed S (default 0).
 # Logs and tables: $OUT/ptia (device runner) or results/gpu_checks/ptia. About 3-4 minutes on an H100/H200.
 #   bash scripts/gpu_checks_ptia.sh
 set -uo pipefail
@@ -15,6 +16,7 @@ LOG_DIR="${OUT:-results/gpu_checks}/ptia"
 OBJECTS="${PTIA_OBJECTS:-0}"
 DATA="${PTIA_DATA:-datasets/demo_ptia_evidence$([ "$OBJECTS" = 0 ] || echo "_objects$OBJECTS")}"
 ITERS="${PTIA_ITERS:-300}"
+SEED="${PTIA_SEED:-0}"
 mkdir -p "$LOG_DIR"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 status=0
@@ -43,7 +45,7 @@ for spec in tbia:network_g.alignment=tbia \
   a=${spec%%:*}
   IFS=, read -r -a net <<< "${spec#*:}"
   exp="$LOG_DIR/experiments/ptia_ev_$a"
-  if python3 vsrkit/train.py -opt options/demo/train_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" \
+  if python3 vsrkit/train.py -opt options/demo/train_ptia_demo.yml --set name=ptia_ev_$a "${net[@]}" manual_seed=$SEED \
       train.total_iter=$ITERS train.scheduler.T_max=$ITERS val.val_freq=$ITERS logger.save_checkpoint_freq=$ITERS \
       path.experiments_root="$exp" demo_data.root="$DATA/crf25" demo_data.objects="$OBJECTS" \
       datasets.train.dataroot="$DATA/crf25/train" \
