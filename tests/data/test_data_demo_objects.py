@@ -36,7 +36,7 @@ def test_true_flow_inside_objects_is_theirs_and_the_camera_flow_elsewhere():
     bwd = np.full((4, 2, 12, 16), 0.25, np.float32)
     fwd = -bwd.copy()
     bwd[0] = fwd[3] = 0
-    paint_object_flow(bwd, fwd, [_object((4.0, -2.0))], (48, 64), 4)
+    paint_object_flow(bwd, fwd, [_object((4.0, -2.0))], 4)
     inside, outside = (6, 4), (0, 15)  # LR pixel (y, x) at the object's centre in frame 0 / far from it
     np.testing.assert_array_equal(fwd[0, :, inside[0], inside[1]], [1.0, -0.5])  # v / scale
     np.testing.assert_array_equal(bwd[0, :, inside[0], inside[1]], [0.0, 0.0])  # no frame before frame 0

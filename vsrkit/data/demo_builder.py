@@ -182,15 +182,15 @@ def _build_split(out: str, split: str, clips: list, settings: dict, progress: bo
         if photo_name not in photos:
             photos[photo_name] = load_photo(photo_name)
         photo = photos[photo_name]
-        path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2],
-                           settings.get("pan_speed", DEFAULT_PAN_SPEED))
+        speed = settings.get("pan_speed", DEFAULT_PAN_SPEED)
+        path = camera_path(rng, settings["num_frames"], settings["hr_size"], photo.shape[:2], speed)
         gt = render_clip(photo, settings["hr_size"], *path[:4])
         flows = true_flow(*path[1:4], settings["hr_size"], scale)
         objects = object_paths(rng, settings.get("objects", 0), settings["num_frames"], settings["hr_size"], photo,
-                               settings.get("pan_speed", DEFAULT_PAN_SPEED))
+                               speed)
         if objects:
             gt = composite(gt, objects)
-            paint_object_flow(*flows, objects, settings["hr_size"], scale)
+            paint_object_flow(*flows, objects, scale)
         save_true_flow(true_flow_path(os.path.join(out, split), name), *flows)
         lr = np.stack([imresize(f, 1.0 / scale) for f in gt])
         bitstream = os.path.join(out, split, "bitstreams", f"{name}.mp4")

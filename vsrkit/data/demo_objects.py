@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vsrkit.data.demo_truth import lr_pixel_centres
+
 
 class MovingObject(NamedTuple):
     """One object: ``sprite (s, s, 3)`` uint8, ``alpha (s, s)`` float32 in [0, 1], ``corners (t, 2)`` float64 HR
@@ -80,26 +82,22 @@ def composite(frames: np.ndarray, objects: list[MovingObject]) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def paint_object_flow(flow_bwd: np.ndarray, flow_fwd: np.ndarray, objects: list[MovingObject], hr_hw,
-                      scale: int) -> None:
+def paint_object_flow(flow_bwd: np.ndarray, flow_fwd: np.ndarray, objects: list[MovingObject], scale: int) -> None:
     """Overwrite, in place, the true flows ``(t, 2, h/scale, w/scale)`` (LR px) at the LR pixels an object covers:
     ``flow_bwd[t] = -v / scale`` (where the pixel was in frame t-1), ``flow_fwd[t] = v / scale``. Frames without a
     neighbour keep their zeros."""
     import cv2
 
     t_len, _, lh, lw = flow_bwd.shape
-    qy, qx = np.meshgrid(np.arange(lh, dtype=np.float32), np.arange(lw, dtype=np.float32), indexing="ij")
-    centre_x, centre_y = qx * scale + (scale - 1) / 2.0, qy * scale + (scale - 1) / 2.0  # HR (MATLAB bicubic)
-    for t in range(t_len):
-        for obj in objects:
+    centre_x, centre_y = lr_pixel_centres(lh, lw, scale)
+    for obj in objects:
+        v = (obj.velocity / scale).astype(np.float32)[:, None]
+        for t in range(t_len):
             map_x = (centre_x - obj.corners[t, 0]).astype(np.float32)  # the LR centres in sprite coordinates
             map_y = (centre_y - obj.corners[t, 1]).astype(np.float32)
-            alpha = cv2.remap(obj.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0.0)
-            inside = alpha > 0.5
-            v = (obj.velocity / scale).astype(np.float32)
-            for c in range(2):
-                if t > 0:
-                    flow_bwd[t, c][inside] = -v[c]
-                if t < t_len - 1:
-                    flow_fwd[t, c][inside] = v[c]
+            inside = cv2.remap(obj.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0.0) > 0.5
+            if t > 0:
+                flow_bwd[t][:, inside] = -v
+            if t < t_len - 1:
+                flow_fwd[t][:, inside] = v

@@ -21,6 +21,13 @@ from vsrkit.fileio import atomic_path
 FOLDER = "true_flow"
 
 
+def lr_pixel_centres(lh: int, lw: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """HR coordinates ``(x, y)``, each ``(lh, lw)`` float64, of the LR pixel centres: LR pixel ``q`` has its centre
+    at HR ``scale * q + (scale - 1) / 2`` (MATLAB bicubic)."""
+    qy, qx = np.meshgrid(np.arange(lh, dtype=np.float64), np.arange(lw, dtype=np.float64), indexing="ij")
+    return qx * scale + (scale - 1) / 2.0, qy * scale + (scale - 1) / 2.0
+
+
 def true_flow(centres, zooms, angles, hr_hw, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """``(flow_bwd, flow_fwd)``, each ``(t, 2, h // scale, w // scale)`` float32 LR pixels (module docstring).
 
@@ -28,13 +35,12 @@ def true_flow(centres, zooms, angles, hr_hw, scale: int) -> tuple[np.ndarray, np
         centres: ``(t, 2)`` window centres (x, y) in source pixels; zooms ``(t,)``; angles ``(t,)`` radians, as
             returned by :func:`vsrkit.data.demo_builder.camera_path`.
         hr_hw: HR frame size ``(h, w)``.
-        scale: LR downscaling factor. LR pixel ``q`` has its centre at HR ``scale * q + (scale - 1) / 2`` (MATLAB
-            bicubic), so LR displacements are HR displacements divided by ``scale``.
+        scale: LR downscaling factor (:func:`lr_pixel_centres`); LR displacements are HR displacements divided by
+            ``scale``.
     """
     h, w = int(hr_hw[0]), int(hr_hw[1])
     lh, lw = h // scale, w // scale
-    qy, qx = np.meshgrid(np.arange(lh, dtype=np.float64), np.arange(lw, dtype=np.float64), indexing="ij")
-    p = np.stack([qx * scale + (scale - 1) / 2.0, qy * scale + (scale - 1) / 2.0]).reshape(2, -1)  # (2, n) HR xy
+    p = np.stack(lr_pixel_centres(lh, lw, scale)).reshape(2, -1)  # (2, n) HR xy
     o = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
     mats = [float(z) * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for z, a in zip(zooms, angles)]
     offs = [np.asarray(c, np.float64) - m @ o for c, m in zip(centres, mats)]
